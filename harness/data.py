@@ -1,0 +1,235 @@
+"""Finding and reading a task's data: the local source when its files exist, else the hub.
+
+Logical splits are ``train`` and ``dev`` (in the task's training language) and ``eval`` (in each
+evaluation language). A source maps each logical split to a hub split or to local files; any
+file may be mapped to any split. Records come back with the task type's canonical field names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.interfaces import TaskType
+from harness.registry import Catalog
+from harness.tasks import TaskSpec
+
+DATA_DIR_ENV = "STILTS_DATA_DIR"
+log = logging.getLogger("stilts.data")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+def offline_mode() -> bool:
+    return any(os.environ.get(var, "").lower() in ("1", "true", "yes") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+@cache
+def file_sha256(path: Path, _mtime: float = 0.0) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """Which source serves (task, split, language) and exactly what it reads."""
+
+    task: str
+    split: str
+    lang: str
+    kind: str  # "local" | "hub"
+    files: dict[str, Path] = field(default_factory=dict)  # local: role -> path
+    hub: dict[str, Any] = field(default_factory=dict)  # hub: dataset, config, split, revision
+    rows: str | None = None  # "START:STOP" slice of the split's records
+
+    @property
+    def available_locally(self) -> bool:
+        return self.kind == "local" and all(p.is_file() for p in self.files.values())
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return ", ".join(str(p) for p in self.files.values())
+        cfg = f" config {self.hub['config']}" if self.hub.get("config") else ""
+        return f"hub dataset {self.hub['dataset']}{cfg} split {self.hub['split']}"
+
+    def provenance(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"task": self.task, "split": self.split, "lang": self.lang, "source": self.kind}
+        if self.kind == "local":
+            info["files"] = {
+                role: {"path": str(p), "sha256": file_sha256(p, p.stat().st_mtime) if p.is_file() else None}
+                for role, p in self.files.items()
+            }
+        else:
+            info["hub"] = dict(self.hub)
+        if self.rows:
+            info["rows"] = self.rows
+        return info
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the data itself (not where it lies) for stage hashes."""
+        if self.kind == "local":
+            found: dict[str, Any] = {role: file_sha256(p, p.stat().st_mtime) for role, p in sorted(self.files.items())}
+        else:
+            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "revision")}
+        return {**found, "rows": self.rows} if self.rows else found
+
+
+@dataclass
+class LoadedSplit:
+    records: list[dict[str, Any]]
+    plan: SourcePlan
+    dropped: int = 0
+
+
+class DataResolver:
+    """Plans and loads splits for tasks, honouring local files, the hub and offline mode."""
+
+    def __init__(self, catalog: Catalog, data_dir: Path | None = None):
+        self.catalog = catalog
+        self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+
+    # -- planning --------------------------------------------------------------------------
+    def _template(self, text: str, source: dict[str, Any], lang: str, base: Path) -> Path:
+        code = source.get("lang_codes", {}).get(lang, lang)
+        path = Path(os.path.expanduser(text.replace("{data_dir}", str(self.data_dir)).replace("{lang}", code)))
+        return path if path.is_absolute() else (base / path).resolve()
+
+    def plans(self, task: TaskSpec, split: str, lang: str) -> list[SourcePlan]:
+        """Every source that could serve this split, local first."""
+        out = []
+        local = task.sources.get("local")
+        if local and split in local["files"]:
+            spec_files = local["files"][split]
+            roles = spec_files if isinstance(spec_files, dict) else {"path": spec_files}
+            files = {role: self._template(t, local, lang, task.base_dir) for role, t in roles.items()}
+            out.append(SourcePlan(task.name, split, lang, "local", files=files, rows=local.get("slices", {}).get(split)))
+        hub = task.sources.get("hub")
+        if hub and split in hub["splits"]:
+            entry = hub["splits"][split]
+            entry = {"split": entry} if isinstance(entry, str) else entry
+            config = entry.get("config", hub.get("config"))
+            code = hub.get("lang_codes", {}).get(lang, lang)
+            out.append(SourcePlan(task.name, split, lang, "hub", hub={
+                "dataset": hub["dataset"], "config": config.replace("{lang}", code) if config else None,
+                "split": entry["split"], "revision": hub.get("revision"),
+            }, rows=hub.get("slices", {}).get(split)))
+        return out
+
+    def plan(self, task: TaskSpec, split: str, lang: str) -> SourcePlan | None:
+        """The source that will be used: local files if present, else the hub (None: no source)."""
+        candidates = self.plans(task, split, lang)
+        for plan in candidates:
+            if plan.available_locally:
+                return plan
+        for plan in candidates:
+            if plan.kind == "hub":
+                return plan
+        return None
+
+    def missing(self, task: TaskSpec, split: str, lang: str) -> str | None:
+        """Why (task, split, lang) cannot be read right now, or None when it can."""
+        plan = self.plan(task, split, lang)
+        if plan is None:
+            tried = [p.describe() for p in self.plans(task, split, lang)]
+            where = f" (looked for {'; '.join(tried)})" if tried else " (no source defines this split)"
+            return f"task {task.name!r} split {split!r} language {lang!r}: no data{where}"
+        if plan.kind == "hub" and offline_mode() and not hub_split_cached(plan):
+            return f"task {task.name!r} split {split!r} language {lang!r}: {plan.describe()} is not in the local cache"
+        return None
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, task: TaskSpec, split: str, lang: str, limit: int | None = None) -> LoadedSplit:
+        plan = self.plan(task, split, lang)
+        if plan is None:
+            raise DataError(self.missing(task, split, lang) or f"no data for {task.name}/{split}/{lang}")
+        task_type = self.catalog.task_type(task.task_type)
+        if plan.kind == "local":
+            source = task.sources["local"]
+            reader = self.catalog.data_format(source["format"])
+            raw = reader.read(plan.files, dict(source.get("options", {})))
+            where = plan.describe()
+        else:
+            source = task.sources["hub"]
+            raw = iter(load_hub_split(plan))
+            where = plan.describe()
+        start, stop = parse_rows(plan.rows)
+        drop = {str(label) for label in source.get("drop_labels", [])}
+        label_key = {**task.fields, **source.get("fields", {})}.get("label", "label")
+        records, dropped = [], 0
+        for index, row in enumerate(itertools.islice(raw, start, stop), start=start):
+            if drop and str(row.get(label_key)) in drop:
+                dropped += 1
+                continue
+            if limit is not None and len(records) >= limit:
+                break
+            records.append(map_record(task, task_type, source, row, index, where))
+        if dropped:
+            log.warning("task %s, %s: dropped %d record(s) labelled %s", task.name, where, dropped, sorted(drop))
+        if not records:
+            raise DataError(f"task {task.name!r} split {split!r} language {lang!r}: {where} has no records")
+        return LoadedSplit(records, plan, dropped)
+
+
+def parse_rows(rows: str | None) -> tuple[int, int | None]:
+    """``"2000:"`` -> (2000, None); None -> the whole split."""
+    if not rows:
+        return 0, None
+    start, _, stop = rows.partition(":")
+    return int(start or 0), int(stop) if stop else None
+
+
+def map_record(task: TaskSpec, task_type: TaskType, source: dict[str, Any], row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
+    """Rename a raw row to canonical fields and normalise its label; errors say where."""
+    mapping = {**task.fields, **source.get("fields", {})}
+    record: dict[str, Any] = {}
+    for name in task_type.fields:
+        key = mapping.get(name, name)
+        if key not in row:
+            raise DataError(
+                f"task {task.name!r}, {where}, record {index}: field {name!r} (read from key {key!r}) is missing; "
+                f"the record has keys {sorted(row)}"
+            )
+        record[name] = row[key]
+    if task_type.uses_label_list and "label" in record:
+        record["label"] = label_index(task, source, record["label"], index, where)
+    return record
+
+
+def label_index(task: TaskSpec, source: dict[str, Any], value: Any, index: int, where: str) -> int:
+    labels = task.labels
+    value = source.get("label_map", {}).get(str(value), value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip() not in labels:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
+        return value
+    if isinstance(value, str) and value in labels:
+        return labels.index(value)
+    raise DataError(f"task {task.name!r}, {where}, record {index}: label {value!r} is not in the label list {labels}")
+
+
+def load_hub_split(plan: SourcePlan) -> Any:
+    import datasets  # lazy: heavy
+
+    hub = plan.hub
+    return datasets.load_dataset(hub["dataset"], hub.get("config"), split=hub["split"], revision=hub.get("revision"))
+
+
+def hub_split_cached(plan: SourcePlan) -> bool:
+    """True when the hub split can be loaded without network (datasets' prepared cache)."""
+    try:
+        load_hub_split(plan)
+    except Exception:  # noqa: BLE001 - any failure offline means "not cached"
+        return False
+    return True

@@ -1,0 +1,186 @@
+"""Experiment files: validation, model resolution, hyperparameter resolution, cells.
+
+An experiment expands to cells, one per (intermediate task, target task, seed); the
+intermediate ``"none"`` is the no-intermediate baseline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SpecError, SpecIssue, UnknownNameError
+from harness.interfaces import ModelRef
+from harness.registry import Catalog
+from harness.specs import load_validated
+from harness.tasks import TaskSpec
+
+BASELINE = "none"
+
+#: stilts' own defaults; the task spec's recipe and the experiment override them, in that order.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 2,
+    "batch_size": 32,
+    "eval_batch_size": 64,
+    "learning_rate": 1e-5,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.0,
+    "max_length": 128,
+    "gradient_accumulation_steps": 1,
+    "precision": "auto",
+    "length_grouping": True,
+    "method": {"kind": "full"},
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    task: str
+    languages: tuple[str, ...] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One path through the pipeline: [intermediate] -> target, for one seed."""
+
+    intermediate: str
+    target: Target
+    seed: int
+
+    def id(self, model_label: str, method: str) -> str:
+        raw = f"{model_label}__{method}__{self.intermediate}__{self.target.task}__seed{self.seed}"
+        return "".join(c if c.isalnum() or c in "._-" else "-" for c in raw)
+
+
+@dataclass
+class Experiment:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.resolve().parent
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return dict(self.data["model"])
+
+    @property
+    def model_label(self) -> str:
+        return self.model.get("label") or self.model["id"]
+
+    @property
+    def intermediate(self) -> list[str]:
+        return list(self.data.get("intermediate", [BASELINE]))
+
+    @property
+    def targets(self) -> list[Target]:
+        out = []
+        for item in self.data["targets"]:
+            if isinstance(item, str):
+                out.append(Target(item))
+            else:
+                langs = tuple(item["languages"]) if "languages" in item else None
+                out.append(Target(item["task"], langs, dict(item.get("training", {}))))
+        return out
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.data.get("seeds", [1]))
+
+    @property
+    def missing_languages(self) -> str:
+        return self.data.get("missing_languages", "error")
+
+    def data_dir(self, override: Path | None = None) -> Path:
+        if override:
+            return Path(override)
+        if "data_dir" in self.data:
+            return (self.base_dir / os.path.expanduser(self.data["data_dir"])).resolve()
+        return Path(os.environ.get("STILTS_DATA_DIR", "data"))
+
+    def cells(self) -> list[Cell]:
+        return [
+            Cell(intermediate, target, seed)
+            for seed in self.seeds
+            for intermediate in self.intermediate
+            for target in self.targets
+        ]
+
+    def model_ref(self) -> ModelRef:
+        """The model to start from: a package-shipped folder, a local folder, or a hub id."""
+        model = self.model
+        path = None
+        if "package" in model:
+            try:
+                module = importlib.import_module(model["package"])
+            except ImportError:
+                module = None
+            if module is not None:
+                getter = getattr(module, "get_model_path", None)
+                path = Path(getter()) if getter else Path(getattr(module, "MODEL_DIR"))
+        if path is None:
+            candidate = self.base_dir / os.path.expanduser(model["id"])
+            if candidate.is_dir():
+                path = candidate
+        return ModelRef(str(path) if path else model["id"], model.get("revision"), bool(model.get("trust_remote_code", False)))
+
+    def task(self, catalog: Catalog, name: str) -> TaskSpec:
+        """The task spec, with the experiment's source override applied."""
+        spec = catalog.task(name)
+        override = self.data.get("sources", {}).get(name)
+        return spec.with_sources(override) if override else spec
+
+    def training(self, task: TaskSpec, stage: str, target: Target | None = None) -> dict[str, Any]:
+        """Resolved hyperparameters: defaults < spec recipe < experiment < stage-specific."""
+        resolved = {**TRAINING_DEFAULTS, **task.recipe, **self.data.get("training", {})}
+        if stage == "intermediate":
+            resolved.update(self.data.get("intermediate_training", {}))
+        elif target is not None:
+            resolved.update(target.training)
+        return resolved
+
+    def method_label(self) -> str:
+        return str(self.data.get("training", {}).get("method", {}).get("kind", "full"))
+
+
+def load_experiment(path: Path, catalog: Catalog) -> Experiment:
+    """Validate an experiment file against its schema and the catalog (tasks, roles)."""
+    path = Path(path)
+    data = load_validated(path, "experiment")
+    experiment = Experiment(path, data)
+    issues: list[SpecIssue] = []
+
+    def check(pointer: str, name: str, role: str) -> None:
+        try:
+            spec = catalog.task(name)
+        except UnknownNameError as exc:
+            hint = f"; did you mean {exc.suggestions[0]!r}?" if exc.suggestions else ""
+            issues.append(SpecIssue(str(path), pointer, repr(name), "a known task" + hint))
+            return
+        except SpecError as exc:
+            issues.append(SpecIssue(str(path), pointer, repr(name), f"a valid task spec ({exc.issues[0]})"))
+            return
+        if not spec.can_be(role):
+            issues.append(SpecIssue(str(path), pointer, repr(name), f"a task whose role allows {role!r} (it is {spec.role!r})"))
+
+    for i, name in enumerate(experiment.intermediate):
+        if name != BASELINE:
+            check(f"/intermediate/{i}", name, "intermediate")
+    for i, target in enumerate(experiment.targets):
+        check(f"/targets/{i}", target.task, "target")
+    adapter = experiment.model.get("adapter")
+    if adapter and adapter not in catalog.adapter_entries:
+        err = UnknownNameError("model adapter", adapter, catalog.adapter_entries)
+        issues.append(SpecIssue(str(path), "/model/adapter", repr(adapter), f"a registered adapter ({', '.join(err.known)})"))
+    if issues:
+        raise SpecError(issues)
+    return experiment

@@ -1,0 +1,74 @@
+"""Every extension point of stilts. These docstrings are the plugin author's reference.
+
+A plugin is a module (or object) with functions named like the hooks below and decorated with
+:data:`harness.hookimpl`. Register it under the ``stilts.plugins`` entry-point group::
+
+    [project.entry-points."stilts.plugins"]
+    my-tasks = "my_package.stilts_plugin"
+
+Built-in plugins (``plugins/``) register through exactly the same group.
+
+Registration hooks return lists; the core merges them across plugins, orders them by name and
+refuses two plugins registering one name. "Which plugin handles this" hooks are ``firstresult``:
+the first non-``None`` answer wins (``tryfirst``/``trylast`` order them, as in pytest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from harness import NAME
+from harness.interfaces import Entry
+
+hookspec = pluggy.HookspecMarker(NAME)
+
+
+@hookspec
+def stilts_task_spec_paths() -> list[Path]:
+    """Task spec files (``*.json``) or folders of them that this plugin contributes.
+
+    Specs are data only and validated against the task-spec schema
+    (``stilts tasks schema``). Relative paths inside a spec resolve against its folder.
+    """
+
+
+@hookspec
+def stilts_experiment_paths() -> list[Path]:
+    """Experiment files this plugin ships; ``stilts run NAME`` finds them by their ``name``."""
+
+
+@hookspec
+def stilts_task_types() -> list[Entry]:
+    """Task types: entries whose target is a :class:`harness.interfaces.TaskType` subclass.
+
+    A spec names its task type in ``task_type``; the task type turns records into features,
+    chooses the head, predicts and produces metric inputs.
+    """
+
+
+@hookspec
+def stilts_model_adapters() -> list[Entry]:
+    """Model adapters: entries whose target is a :class:`harness.interfaces.ModelAdapter` subclass."""
+
+
+@hookspec
+def stilts_metrics() -> list[Entry]:
+    """Metrics: entries whose target is a :class:`harness.interfaces.Metric` subclass.
+
+    A spec's ``metrics`` list names them; the first is the headline unless ``main_metric`` says.
+    """
+
+
+@hookspec
+def stilts_data_formats() -> list[Entry]:
+    """Local data formats: entries whose target is a :class:`harness.interfaces.DataFormat`
+    subclass, named by a spec's local source ``format``."""
+
+
+@hookspec(firstresult=True)
+def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
+    """Name of the adapter that should load ``model`` (the experiment's ``model`` object), or
+    None to let another plugin decide. Used when the experiment does not name an adapter."""

@@ -1,0 +1,197 @@
+"""The objects plugins hand to the core: task types, model adapters, data formats, metrics.
+
+Hooks in :mod:`harness.hookspecs` return :class:`Entry` objects that point at one of these
+classes by ``"module:attr"`` so that listing what is registered imports nothing heavy; the class
+is imported (and instantiated with no arguments) only when a run needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from harness.tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A named thing a plugin registers, imported only when first used.
+
+    ``target`` is either ``"package.module:attr"`` or the object itself. ``plugin`` is filled in
+    by the core with the name of the plugin that registered the entry.
+    """
+
+    name: str
+    target: Any
+    description: str = ""
+    plugin: str = ""
+
+    def load(self) -> Any:
+        """Import (if needed) and return the registered object."""
+        if not isinstance(self.target, str):
+            return self.target
+        module_name, _, attr = self.target.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split(".") if attr else []:
+            obj = getattr(obj, part)
+        return obj
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model comes from: a hub id or a local folder (a stage checkpoint is a folder)."""
+
+    id: str
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.id).expanduser().is_dir()
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a task type needs on top of the encoder.
+
+    ``kind`` is one of ``sequence_classification``, ``multiple_choice``, ``question_answering``,
+    ``token_classification``, ``masked_lm`` or ``encoder`` (no head: embeddings only).
+    """
+
+    kind: str
+    num_labels: int | None = None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class RunSettings:
+    """How prediction runs: shared by every task type."""
+
+    batch_size: int = 64
+    precision: str = "fp32"  # resolved: "bf16" or "fp32" (never "auto" here)
+    device: str = "cpu"
+    max_length: int = 128
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskType(ABC):
+    """How one kind of task becomes features, a model head, predictions and metric inputs.
+
+    Implementations are stateless and constructed with no arguments. Records passed in are
+    plain dicts whose keys are the task type's canonical field names (see ``fields``); the core
+    maps source columns onto them using the spec's field mapping.
+    """
+
+    #: Canonical record fields this task type reads (documented in ``stilts tasks show``).
+    fields: tuple[str, ...] = ()
+    #: True when records carry a ``label`` from the spec's ``labels`` list (names or indices).
+    uses_label_list: bool = False
+    #: False for tasks evaluated without training (retrieval): the pipeline skips target training.
+    trainable: bool = True
+    #: JSON Schema for the spec's ``task_options`` object (validated with the spec), or None.
+    options_schema: dict[str, Any] | None = None
+
+    @abstractmethod
+    def head(self, task: TaskSpec) -> Head:
+        """The model head this task needs."""
+
+    def encode(self, task: TaskSpec, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
+        """Tokenise records into training features (unpadded; must include ``labels``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support training")
+
+    @abstractmethod
+    def predict(self, task: TaskSpec, model: ModelHandle, records: Sequence[dict], settings: RunSettings) -> Any:
+        """Predictions for ``records`` in whatever form this task type's metrics take.
+
+        ``model.model`` / ``model.tokenizer`` load lazily; ``model.embed`` gives sentence vectors.
+        """
+
+    @abstractmethod
+    def references(self, task: TaskSpec, records: Sequence[dict]) -> Any:
+        """Gold references for ``records`` in the form this task type's metrics take."""
+
+
+class ModelAdapter(ABC):
+    """How an encoder is loaded, prepared for training and saved.
+
+    The training method (``full`` now; ``lora`` and friends later) is passed as a dict so that
+    adding methods never changes this interface.
+    """
+
+    @abstractmethod
+    def load_tokenizer(self, ref: ModelRef) -> Any:
+        """The tokenizer for ``ref``."""
+
+    @abstractmethod
+    def load_model(self, ref: ModelRef, head: Head) -> Any:
+        """The model with ``head`` on top. A checkpoint saved without that head gets a fresh one."""
+
+    def prepare_for_training(self, model: Any, method: dict[str, Any]) -> Any:
+        """Wrap the model for the training method (full fine-tuning: unchanged)."""
+        kind = method.get("kind", "full")
+        if kind != "full":
+            raise NotImplementedError(f"{type(self).__name__} does not support method {kind!r}")
+        return model
+
+    @abstractmethod
+    def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
+        """Save to ``out_dir`` so ``load_model(ModelRef(str(out_dir)), ...)`` reloads it.
+
+        ``encoder_only`` drops the task head (what the next stage of X-STILTs starts from).
+        """
+
+    @abstractmethod
+    def embed(self, handle: ModelHandle, sentences: Sequence[str], settings: RunSettings) -> Any:
+        """L2-normalised sentence embeddings (a float tensor, one row per sentence).
+
+        ``settings.options`` carries ``layer`` (int, ``"middle"`` or ``"last"``) and
+        ``pooling`` (``"mean"`` or ``"cls"``).
+        """
+
+    def fingerprint(self, ref: ModelRef) -> str:
+        """A string that changes when the model's weights change (used in stage hashes)."""
+        return f"{ref.id}@{ref.revision or 'default'}"
+
+
+class ModelHandle:
+    """A model for one head, loaded on first use through its adapter."""
+
+    def __init__(self, adapter: ModelAdapter, ref: ModelRef, head: Head):
+        self.adapter, self.ref, self.head = adapter, ref, head
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        return self.adapter.load_tokenizer(self.ref)
+
+    @cached_property
+    def model(self) -> Any:
+        return self.adapter.load_model(self.ref, self.head)
+
+    def embed(self, sentences: Sequence[str], settings: RunSettings) -> Any:
+        return self.adapter.embed(self, sentences, settings)
+
+
+class DataFormat(ABC):
+    """Reads a local file format (tsv, jsonl, squad-json, conllu, aligned lines ...) into records."""
+
+    @abstractmethod
+    def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Yield one dict per record. ``files`` maps a role to a path; single-file formats use
+        the role ``"path"``; multi-file formats (aligned lines) name their roles."""
+
+
+class Metric(ABC):
+    """Scores predictions against references. Must match the task's official scorer exactly."""
+
+    #: True when a larger value is better (used for model selection).
+    higher_is_better: bool = True
+
+    @abstractmethod
+    def compute(self, predictions: Any, references: Any) -> dict[str, float]:
+        """Scores by name. The metric's own name must be one of the keys (the headline value)."""

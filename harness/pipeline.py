@@ -1,0 +1,323 @@
+"""Runs an experiment: preflight, then for every cell the stages
+[intermediate training] -> target training -> zero-shot evaluation per language -> result file.
+
+Every stage is cached in the stage store by a content hash of its inputs, so an intermediate
+model is trained once and reused by every target, seed-sharing cell and later experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.data import DataResolver, SourcePlan, offline_mode
+from harness.errors import MissingResourcesError
+from harness.experiment import BASELINE, Cell, Experiment, Target
+from harness.interfaces import ModelHandle, ModelRef, RunSettings
+from harness.registry import Catalog
+from harness.results import SCHEMA_VERSION, aggregate, write_result
+from harness.stages import StageKey, StageStore
+from harness.tasks import TaskSpec, content_hash
+
+log = logging.getLogger("stilts.pipeline")
+
+
+@dataclass
+class StageRecord:
+    kind: str
+    hash: str
+    path: str
+    wall_time_s: float
+    reused: bool
+
+
+@contextmanager
+def stage_log(folder: Path) -> Iterator[None]:
+    """Send stilts' and transformers' log records to ``folder/log.txt`` while a stage runs."""
+    handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stilts_log, hf_log = logging.getLogger("stilts"), logging.getLogger("transformers")
+    old_level = stilts_log.level
+    stilts_log.setLevel(logging.INFO)  # stilts' own INFO goes to the file only (no console handler)
+    for lg in (stilts_log, hf_log):  # transformers keeps its level: its warnings reach the file too
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in (stilts_log, hf_log):
+            lg.removeHandler(handler)
+        stilts_log.setLevel(old_level)
+        handler.close()
+
+
+class Pipeline:
+    """Plans and runs the cells of one experiment."""
+
+    def __init__(self, catalog: Catalog, experiment: Experiment, *, runs_dir: Path, results_dir: Path,
+                 data_dir: Path | None = None, offline: bool = False, device: str | None = None,
+                 say: Callable[[str], None] = print):
+        self.catalog, self.experiment, self.say = catalog, experiment, say
+        self.resolver = DataResolver(catalog, experiment.data_dir(data_dir))
+        self.store = StageStore(runs_dir)
+        self.results_dir = Path(results_dir)
+        self.offline = offline or offline_mode()
+        self._device = device
+        self.base_ref = experiment.model_ref()
+        model = experiment.model
+        adapter_name = model.get("adapter") or catalog.host.choose_adapter(model) or "hf"
+        self.adapter_name = adapter_name
+        self.adapter = catalog.adapter(adapter_name)
+        self.skipped: dict[str, list[str]] = {}
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            from harness.inference import pick_device
+
+            self._device = pick_device()
+        return self._device
+
+    # -- planning --------------------------------------------------------------------------
+    def task(self, name: str) -> TaskSpec:
+        return self.experiment.task(self.catalog, name)
+
+    def eval_languages(self, task: TaskSpec, target: Target) -> list[str]:
+        return list(target.languages) if target.languages else task.eval_languages
+
+    def preflight(self) -> list[str]:
+        """Check every model and data file the experiment needs before any training starts.
+
+        Returns the list of problems (empty when all is there). Evaluation languages without
+        data are skipped instead when the experiment says ``missing_languages: skip``.
+        """
+        problems: list[str] = []
+        if not self.base_ref.is_local and self.offline and not hub_model_cached(self.base_ref):
+            problems.append(f"model {self.base_ref.id!r} is not a local folder and not in the hub cache")
+        seen: set[tuple[str, str, str]] = set()
+
+        def need(task: TaskSpec, split: str, lang: str, optional: bool = False) -> str | None:
+            if optional and not self.resolver.plans(task, split, lang):
+                return None
+            if (task.name, split, lang) in seen:
+                return None
+            seen.add((task.name, split, lang))
+            return self.resolver.missing(task, split, lang)
+
+        for name in self.experiment.intermediate:
+            if name == BASELINE:
+                continue
+            task = self.task(name)
+            problems += filter(None, [need(task, "train", task.train_language or "en"),
+                                      need(task, "dev", task.train_language or "en", optional=True)])
+        for target in self.experiment.targets:
+            task = self.task(target.task)
+            if self.catalog.task_type(task.task_type).trainable:
+                problems += filter(None, [need(task, "train", task.train_language or "en"),
+                                          need(task, "dev", task.train_language or "en", optional=True)])
+            for lang in self.eval_languages(task, target):
+                problem = need(task, "eval", lang)
+                if problem and self.experiment.missing_languages == "skip":
+                    self.skipped.setdefault(task.name, []).append(lang)
+                elif problem:
+                    problems.append(problem)
+        return problems
+
+    # -- stages ----------------------------------------------------------------------------
+    def settings(self, task: TaskSpec, config: dict[str, Any]) -> RunSettings:
+        from harness.inference import resolve_precision
+
+        options = task.task_options
+        return RunSettings(
+            batch_size=int(options.get("batch_size", config["eval_batch_size"])),
+            precision=resolve_precision(config["precision"], self.device),
+            device=self.device,
+            max_length=int(options.get("max_length", config["max_length"])),
+            options=options,
+        )
+
+    def _load(self, task: TaskSpec, split: str, lang: str, limit: int | None) -> tuple[list[dict], SourcePlan]:
+        loaded = self.resolver.load(task, split, lang, limit)
+        return loaded.records, loaded.plan
+
+    def train_stage(self, kind: str, task: TaskSpec, start: ModelRef, start_id: str, config: dict[str, Any],
+                    seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]]]:
+        """Train ``task`` starting from ``start``; returns the trained model's folder."""
+        from harness.train import train
+
+        lang = task.train_language or "en"
+        train_plan = self.resolver.plan(task, "train", lang)
+        dev_plan = self.resolver.plan(task, "dev", lang) if self.resolver.plans(task, "dev", lang) else None
+        settings = self.settings(task, config)
+        key = StageKey(kind, {
+            "start": start_id, "adapter": self.adapter_name,
+            "task": {"name": task.name, "version": task.version, "spec": task.hash()},
+            "data": {"train": train_plan.fingerprint() if train_plan else None,
+                     "dev": dev_plan.fingerprint() if dev_plan else None},
+            "training": config, "precision": settings.precision, "seed": seed,
+        })
+        reused = True
+        with self.store.build(key) as work:
+            if work is not None:
+                reused = False
+                self.say(f"  training {kind} task [bold]{task.name}[/] ({settings.precision}, seed {seed}) -> {self.store.path(key)}")
+                with stage_log(work):
+                    train_records, _ = self._load(task, "train", lang, config.get("max_train_examples"))
+                    dev_records = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
+                    task_type = self.catalog.task_type(task.task_type)
+                    handle = ModelHandle(self.adapter, start, task_type.head(task))
+                    metrics = [self.catalog.metric(m) for m in task.metrics]
+                    report = train(task=task, task_type=task_type, handle=handle, metrics=metrics,
+                                   train_records=train_records, dev_records=dev_records, config=config,
+                                   eval_settings=settings, seed=seed, work_dir=work)
+                    self.adapter.save(handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate"))
+                    provenance = [p.provenance() for p in (train_plan, dev_plan) if p]
+                    (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
+                                                                   "data": provenance}, indent=2), encoding="utf-8")
+            else:
+                self.say(f"  reusing {kind} stage for [bold]{task.name}[/] ({key.hash})")
+        folder = self.store.path(key)
+        saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        info = self.store.info(key)
+        record = StageRecord(kind, key.hash, str(folder), info["wall_time_s"], reused)
+        return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"]
+
+    def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
+                   handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, dict[str, Any]]:
+        plan = self.resolver.plan(task, "eval", lang)
+        assert plan is not None  # preflight checked
+        settings = self.settings(task, config)
+        key = StageKey("eval", {
+            "model": model_id, "adapter": self.adapter_name,
+            "task": {"name": task.name, "version": task.version, "spec": task.hash()},
+            "lang": lang, "data": plan.fingerprint(), "limit": config.get("max_eval_examples"),
+            "settings": {"precision": settings.precision, "max_length": settings.max_length, "options": settings.options},
+        })
+        reused = True
+        with self.store.build(key) as work:
+            if work is not None:
+                reused = False
+                with stage_log(work):
+                    records, _ = self._load(task, "eval", lang, config.get("max_eval_examples"))
+                    task_type = self.catalog.task_type(task.task_type)
+                    if "handle" not in handle_cache:
+                        handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
+                    predictions = task_type.predict(task, handle_cache["handle"], records, settings)
+                    scores: dict[str, float] = {}
+                    references = task_type.references(task, records)
+                    for name in task.metrics:
+                        scores.update(self.catalog.metric(name).compute(predictions, references))
+                    scores_out = {**scores, "n": len(records)}
+                    (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
+                    (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
+                    (work / "data.json").write_text(json.dumps(plan.provenance(), indent=2), encoding="utf-8")
+        folder = self.store.path(key)
+        scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
+        provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
+        info = self.store.info(key)
+        return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance
+
+    # -- cells -----------------------------------------------------------------------------
+    def run_cell(self, cell: Cell) -> Path:
+        exp = self.experiment
+        target_task = self.task(cell.target.task)
+        target_type = self.catalog.task_type(target_task.task_type)
+        stages: list[StageRecord] = []
+        data: list[dict[str, Any]] = []
+        start_ref, start_id = self.base_ref, f"{self.adapter_name}:{self.adapter.fingerprint(self.base_ref)}"
+        config: dict[str, Any] = {"model": exp.model, "model_fingerprint": start_id, "seed": cell.seed}
+        if cell.intermediate != BASELINE:
+            inter_task = self.task(cell.intermediate)
+            inter_cfg = exp.training(inter_task, "intermediate")
+            start_ref, record, inter_dev, inter_data = self.train_stage("intermediate", inter_task, start_ref, start_id, inter_cfg, cell.seed)
+            start_id = f"stage:intermediate:{record.hash}"
+            stages.append(record)
+            data += inter_data
+            config["intermediate"] = {"task": inter_task.name, "version": inter_task.version, "training": inter_cfg,
+                                      "dev": inter_dev}
+        target_cfg = exp.training(target_task, "target", cell.target)
+        dev: dict[str, float] = {}
+        model_ref, model_id = start_ref, start_id
+        if target_type.trainable:
+            model_ref, record, dev, target_data = self.train_stage("target", target_task, start_ref, start_id, target_cfg, cell.seed)
+            model_id = f"stage:target:{record.hash}"
+            stages.append(record)
+            data += target_data
+        config["target"] = {"task": target_task.name, "version": target_task.version, "training": target_cfg,
+                            "task_options": target_task.task_options}
+        languages: dict[str, dict[str, float]] = {}
+        handle_cache: dict[str, ModelHandle] = {}
+        langs = [lang for lang in self.eval_languages(target_task, cell.target) if lang not in self.skipped.get(target_task.name, [])]
+        config["target"]["languages"] = langs
+        for lang in langs:
+            scores, record, provenance = self.eval_stage(target_task, model_ref, model_id, lang, target_cfg, handle_cache)
+            languages[lang] = scores
+            stages.append(record)
+            data.append(provenance)
+            self.say(f"    {target_task.name} {lang}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
+                     + (" (cached)" if record.reused else ""))
+        return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)
+
+    def write_cell_result(self, cell: Cell, task: TaskSpec, languages: dict[str, dict[str, float]], dev: dict[str, float],
+                          config: dict[str, Any], stages: list[StageRecord], data: list[dict[str, Any]],
+                          target_cfg: dict[str, Any]) -> Path:
+        import torch
+
+        from harness.provenance import device_description, git_revision, package_versions
+
+        exp = self.experiment
+        method = exp.method_label()
+        cell_id = cell.id(exp.model_label, method)
+        settings = self.settings(task, target_cfg)
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "experiment": exp.name,
+            "cell": {"id": cell_id, "model": exp.model_label, "method": method, "intermediate": cell.intermediate,
+                     "target": task.name, "seed": cell.seed},
+            "task": {"name": task.name, "version": task.version, "task_type": task.task_type,
+                     "main_metric": task.main_metric, "train_language": task.train_language,
+                     "aggregation": task.aggregation},
+            "languages": languages,
+            "skipped_languages": self.skipped.get(task.name, []),
+            "aggregate": aggregate(languages, task.main_metric, task.aggregation, task.train_language),
+            "dev": dev,
+            "config": config,
+            "config_hash": content_hash(config, length=20),
+            "stages": [asdict(s) for s in stages],
+            "data": data,
+            "runtime": {"device": device_description(self.device), "precision": settings.precision,
+                        "threads": torch.get_num_threads(), "batch_size": target_cfg.get("batch_size"),
+                        "versions": package_versions(), "git_revision": git_revision()},
+            "wall_time_s": round(sum(s.wall_time_s for s in stages), 3),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        return write_result(self.results_dir / exp.name / f"{cell_id}.json", result)
+
+    def run(self) -> list[Path]:
+        problems = self.preflight()
+        if problems:
+            raise MissingResourcesError(problems)
+        for task_name, langs in self.skipped.items():
+            self.say(f"[yellow]skipping {task_name} languages without data: {', '.join(langs)}[/]")
+        paths = []
+        cells = self.experiment.cells()
+        for i, cell in enumerate(cells, start=1):
+            self.say(f"[bold]cell {i}/{len(cells)}[/]: intermediate={cell.intermediate} target={cell.target.task} seed={cell.seed}")
+            paths.append(self.run_cell(cell))
+        return paths
+
+
+def hub_model_cached(ref: ModelRef) -> bool:
+    """True when the hub model's files are in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(ref.id, revision=ref.revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means "not cached"
+        return False
+    return True

@@ -1,0 +1,178 @@
+"""The catalog: tasks, task types, adapters, metrics, data formats and experiments by name.
+
+Built once per command from the loaded plugins. Registered entries are imported only when used,
+so listing tasks never imports torch. Unknown names raise :class:`UnknownNameError` with near
+names; specs that fail validation are kept aside and raised when someone uses them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConflictError, SpecError, SpecIssue, UnknownNameError
+from harness.interfaces import DataFormat, Entry, Metric, ModelAdapter, TaskType
+from harness.plugins import PluginHost
+from harness.specs import load_validated, read_json, schema_issues
+from harness.tasks import TaskSpec
+
+
+def _spec_files(path: Path) -> list[Path]:
+    path = Path(path)
+    return sorted(path.glob("*.json")) if path.is_dir() else [path]
+
+
+class Catalog:
+    """Everything that plugins registered, looked up by name."""
+
+    def __init__(self, host: PluginHost):
+        self.host = host
+        self._instances: dict[tuple[str, str], Any] = {}
+        #: task name or file -> the SpecError that kept it out of the catalog
+        self.invalid_specs: dict[str, SpecError] = {}
+
+    # -- registered entries ------------------------------------------------------------
+    @cached_property
+    def task_type_entries(self) -> dict[str, Entry]:
+        return self.host.task_types()
+
+    @cached_property
+    def adapter_entries(self) -> dict[str, Entry]:
+        return self.host.model_adapters()
+
+    @cached_property
+    def metric_entries(self) -> dict[str, Entry]:
+        return self.host.metrics()
+
+    @cached_property
+    def format_entries(self) -> dict[str, Entry]:
+        return self.host.data_formats()
+
+    def _instance(self, kind: str, entries: dict[str, Entry], name: str, base: type) -> Any:
+        if name not in entries:
+            raise UnknownNameError(kind, name, entries)
+        key = (kind, name)
+        if key not in self._instances:
+            obj = entries[name].load()
+            instance = obj() if isinstance(obj, type) else obj
+            if not isinstance(instance, base):
+                raise ConflictError(
+                    f"{kind} {name!r} from plugin {entries[name].plugin!r} is a {type(instance).__name__}, "
+                    f"not a {base.__name__}"
+                )
+            self._instances[key] = instance
+        return self._instances[key]
+
+    def task_type(self, name: str) -> TaskType:
+        return self._instance("task type", self.task_type_entries, name, TaskType)
+
+    def adapter(self, name: str) -> ModelAdapter:
+        return self._instance("model adapter", self.adapter_entries, name, ModelAdapter)
+
+    def metric(self, name: str) -> Metric:
+        return self._instance("metric", self.metric_entries, name, Metric)
+
+    def data_format(self, name: str) -> DataFormat:
+        return self._instance("data format", self.format_entries, name, DataFormat)
+
+    # -- task specs ----------------------------------------------------------------------
+    @cached_property
+    def tasks(self) -> dict[str, TaskSpec]:
+        found: dict[str, TaskSpec] = {}
+        for plugin, path in self.host.task_spec_paths():
+            for file in _spec_files(Path(path)):
+                try:
+                    spec = self.load_spec(file, plugin)
+                except SpecError as exc:
+                    self.invalid_specs[str(file)] = exc
+                    continue
+                if spec.name in found:
+                    other = found[spec.name]
+                    raise ConflictError(
+                        f"task {spec.name!r} is defined twice: {other.path} (plugin {other.plugin!r}) "
+                        f"and {file} (plugin {plugin!r})"
+                    )
+                found[spec.name] = spec
+        return dict(sorted(found.items()))
+
+    def task(self, name: str) -> TaskSpec:
+        if name not in self.tasks:
+            for file, error in self.invalid_specs.items():
+                if Path(file).stem == name:
+                    raise error
+            raise UnknownNameError("task", name, self.tasks)
+        return self.tasks[name]
+
+    def load_spec(self, file: Path, plugin: str = "") -> TaskSpec:
+        """Read, schema-validate and semantically check one spec file."""
+        data = load_validated(Path(file), "task_spec")
+        spec = TaskSpec(data, Path(file).resolve(), plugin)
+        issues = self.semantic_issues(spec)
+        if issues:
+            raise SpecError(issues)
+        return spec
+
+    def semantic_issues(self, spec: TaskSpec) -> list[SpecIssue]:
+        """Checks the schema cannot express: registered names, options, role vs data."""
+        file, data = str(spec.path), spec.data
+        issues: list[SpecIssue] = []
+
+        def issue(pointer: str, value: Any, expected: str) -> None:
+            issues.append(SpecIssue(file, pointer, repr(value), expected))
+
+        if spec.task_type not in self.task_type_entries:
+            err = UnknownNameError("task type", spec.task_type, self.task_type_entries)
+            issue("/task_type", spec.task_type, "a registered task type" + (
+                f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else f" ({', '.join(err.known)})"))
+            return issues
+        task_type = self.task_type(spec.task_type)
+        for i, metric in enumerate(spec.metrics):
+            if metric not in self.metric_entries:
+                err = UnknownNameError("metric", metric, self.metric_entries)
+                hint = f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else ""
+                issue(f"/metrics/{i}", metric, "a registered metric" + hint)
+        if task_type.options_schema is not None:
+            for found in schema_issues(spec.task_options, task_type.options_schema, file):
+                issues.append(SpecIssue(file, "/task_options" + found.pointer, found.value, found.expected))
+        for kind, source in spec.sources.items():
+            if kind == "local" and source.get("format") not in self.format_entries:
+                err = UnknownNameError("data format", str(source.get("format")), self.format_entries)
+                hint = f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else ""
+                issue("/sources/local/format", source.get("format"), "a registered data format" + hint)
+        if task_type.trainable:
+            if spec.train_language is None:
+                issue("/languages/train", None, f"a training language: task type {spec.task_type!r} is trained")
+            for kind, source in spec.sources.items():
+                splits = source.get("splits" if kind == "hub" else "files", {})
+                if "train" not in splits:
+                    issue(f"/sources/{kind}/{'splits' if kind == 'hub' else 'files'}", sorted(splits),
+                          "a 'train' split: this task type is trained")
+        elif spec.role in ("intermediate", "both"):
+            issue("/role", spec.role, f"'target': task type {spec.task_type!r} has no training, so it cannot be intermediate")
+        if task_type.uses_label_list and not spec.labels:
+            issue("/labels", None, f"a label list: task type {spec.task_type!r} classifies")
+        if "main_metric" in data and not any(data["main_metric"] == m or data["main_metric"].startswith(m) for m in spec.metrics):
+            issue("/main_metric", data["main_metric"], "a key produced by one of the listed metrics")
+        return issues
+
+    # -- experiments -----------------------------------------------------------------------
+    @cached_property
+    def experiments(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for _plugin, path in self.host.experiment_paths():
+            for file in _spec_files(Path(path)):
+                try:
+                    name = read_json(file).get("name") or file.stem
+                except (SpecError, AttributeError):
+                    name = file.stem
+                found.setdefault(name, Path(file))
+        return found
+
+    def experiment_path(self, name_or_path: str) -> Path:
+        path = Path(name_or_path)
+        if path.suffix == ".json" or path.exists():
+            return path
+        if name_or_path not in self.experiments:
+            raise UnknownNameError("experiment", name_or_path, self.experiments)
+        return self.experiments[name_or_path]

@@ -1,0 +1,78 @@
+"""Content-addressed stage outputs: ``runs/<kind>/<hash>/``, built atomically, reused forever.
+
+A stage's hash covers exactly what determines its output (model, data fingerprints, spec,
+hyperparameters, seed, upstream stage). A stage is built in a temporary folder and renamed into
+place only when complete, so an interrupted stage leaves no half-written output: the next run
+deletes the leftovers and builds it again. A file lock stops two processes (parallel tox
+environments) from building the same stage at once; the second one waits and reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from harness.tasks import canonical_json, content_hash
+
+#: Bump when the layout of stage outputs changes: old stages are then rebuilt, not misread.
+STAGE_FORMAT = 1
+MARKER = "stage.json"
+
+
+@dataclass(frozen=True)
+class StageKey:
+    kind: str
+    inputs: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        return content_hash({"kind": self.kind, "format": STAGE_FORMAT, **self.inputs}, length=20)
+
+
+class StageStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, key: StageKey) -> Path:
+        return self.root / key.kind / key.hash
+
+    def is_done(self, key: StageKey) -> bool:
+        return (self.path(key) / MARKER).is_file()
+
+    def info(self, key: StageKey) -> dict[str, Any]:
+        return json.loads((self.path(key) / MARKER).read_text(encoding="utf-8"))
+
+    @contextmanager
+    def build(self, key: StageKey) -> Iterator[Path | None]:
+        """Yield a fresh work folder, or None when the stage is already complete.
+
+        On normal exit the folder becomes ``path(key)``; on error it is left for the next
+        run to delete (and the stage is rebuilt from scratch).
+        """
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(final) + ".lock"):
+            if self.is_done(key):
+                yield None
+                return
+            for leftover in final.parent.glob(f".{key.hash}.tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            if final.exists():  # a folder without marker: incomplete, never trusted
+                shutil.rmtree(final)
+            work = final.parent / f".{key.hash}.tmp-{os.getpid()}"
+            work.mkdir()
+            started = time.time()
+            yield work
+            marker = {"kind": key.kind, "hash": key.hash, "inputs": key.inputs,
+                      "wall_time_s": round(time.time() - started, 3), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
+            os.replace(work, final)

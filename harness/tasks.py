@@ -1,0 +1,104 @@
+"""A validated task spec with typed accessors and the defaults the schema documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_AGGREGATION = {"languages": "all", "mean": "macro"}
+
+
+def canonical_json(data: Any) -> str:
+    """The one serialisation used for every content hash."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(data: Any, length: int = 16) -> str:
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task spec as loaded from ``path`` (contributed by ``plugin``)."""
+
+    data: dict[str, Any]
+    path: Path
+    plugin: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def task_type(self) -> str:
+        return self.data["task_type"]
+
+    @property
+    def role(self) -> str:
+        return self.data["role"]
+
+    @property
+    def description(self) -> str:
+        return self.data.get("description", "")
+
+    @property
+    def train_language(self) -> str | None:
+        return self.data["languages"].get("train")
+
+    @property
+    def eval_languages(self) -> list[str]:
+        return list(self.data["languages"]["eval"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.data.get("labels", []))
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.data["metrics"])
+
+    @property
+    def main_metric(self) -> str:
+        return self.data.get("main_metric", self.metrics[0])
+
+    @property
+    def aggregation(self) -> dict[str, str]:
+        return {**DEFAULT_AGGREGATION, **self.data.get("aggregation", {})}
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return dict(self.data.get("recipe", {}))
+
+    @property
+    def task_options(self) -> dict[str, Any]:
+        return dict(self.data.get("task_options", {}))
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        return dict(self.data["sources"])
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(self.data.get("fields", {}))
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def can_be(self, role: str) -> bool:
+        return self.role in (role, "both")
+
+    def hash(self) -> str:
+        """Changes whenever anything in the spec changes."""
+        return content_hash(self.data)
+
+    def with_sources(self, sources: dict[str, Any]) -> TaskSpec:
+        """The same task reading from other sources (an experiment's ``sources`` override)."""
+        return TaskSpec({**self.data, "sources": sources}, self.path, self.plugin)

@@ -1,0 +1,138 @@
+"""Hugging Face encoders through transformers' Auto classes (hub id or local folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import hookimpl
+from harness.interfaces import Entry, Head, ModelAdapter, ModelHandle, ModelRef, RunSettings
+
+log = logging.getLogger("stilts.adapters.hf")
+
+AUTO_CLASSES = {
+    "sequence_classification": "AutoModelForSequenceClassification",
+    "multiple_choice": "AutoModelForMultipleChoice",
+    "question_answering": "AutoModelForQuestionAnswering",
+    "token_classification": "AutoModelForTokenClassification",
+    "masked_lm": "AutoModelForMaskedLM",
+    "encoder": "AutoModel",
+}
+
+
+def _quiet_transformers() -> None:
+    """'Some weights were newly initialized' is expected: X-STILTs drops and re-creates heads."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+
+
+def resolve_layer(layer: Any, num_layers: int) -> int:
+    """``middle`` = ceil(7/12 of the layers): 14 of 24 (the study), 7 of 12, 4 of 6."""
+    if layer == "last" or layer is None:
+        return num_layers
+    if layer == "middle":
+        return math.ceil(num_layers * 7 / 12)
+    if not 0 <= int(layer) <= num_layers:
+        raise ValueError(f"layer {layer} is outside 0..{num_layers}")
+    return int(layer)
+
+
+class HuggingFaceAdapter(ModelAdapter):
+    """Loads with ``from_pretrained``; ``trust_remote_code`` only when the experiment allows it."""
+
+    def _kwargs(self, ref: ModelRef) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"trust_remote_code": ref.trust_remote_code}
+        if ref.revision and not ref.is_local:
+            kwargs["revision"] = ref.revision
+        return kwargs
+
+    def load_tokenizer(self, ref: ModelRef) -> Any:
+        from transformers import AutoTokenizer
+
+        _quiet_transformers()
+        return AutoTokenizer.from_pretrained(ref.id, **self._kwargs(ref))
+
+    def load_model(self, ref: ModelRef, head: Head) -> Any:
+        import transformers
+
+        _quiet_transformers()
+        auto = getattr(transformers, AUTO_CLASSES[head.kind])
+        kwargs = self._kwargs(ref)
+        if head.num_labels:
+            kwargs["num_labels"] = head.num_labels
+        if head.labels:
+            kwargs["id2label"] = dict(enumerate(head.labels))
+            kwargs["label2id"] = {label: i for i, label in enumerate(head.labels)}
+        return auto.from_pretrained(ref.id, **kwargs)
+
+    def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
+        target = model.base_model if encoder_only else model
+        target.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+
+    def embed(self, handle: ModelHandle, sentences: Sequence[str], settings: RunSettings) -> Any:
+        import torch
+
+        options = settings.options
+        if options.get("pooling") == "model":
+            return self._embed_sentence_transformers(handle.ref, sentences, settings)
+        from harness.inference import batched_forward
+
+        tokenizer, model = handle.tokenizer, handle.model
+        layer = resolve_layer(options.get("layer", "middle"), model.config.num_hidden_layers)
+        encoded = tokenizer(list(sentences), truncation=True, max_length=settings.max_length)
+        features = [{k: encoded[k][i] for k in encoded.keys()} for i in range(len(sentences))]
+        vectors = torch.zeros(len(features), model.config.hidden_size)
+
+        def run(m: Any, batch: dict[str, Any]) -> Any:
+            return m(**batch, output_hidden_states=True).hidden_states[layer]
+
+        for indices, hidden, batch in batched_forward(model, tokenizer, features, settings, run):
+            hidden = hidden.float()
+            if options.get("pooling", "mean") == "cls":
+                pooled = hidden[:, 0]
+            else:  # mean over all non-padding tokens, special tokens included, as XTREME pools
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+            vectors[indices] = pooled.cpu()
+        return torch.nn.functional.normalize(vectors, dim=-1)
+
+    def _embed_sentence_transformers(self, ref: ModelRef, sentences: Sequence[str], settings: RunSettings) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        encoder = SentenceTransformer(ref.id, device=settings.device, trust_remote_code=ref.trust_remote_code)
+        encoder.max_seq_length = settings.max_length
+        return encoder.encode(
+            list(sentences), batch_size=settings.batch_size, convert_to_tensor=True,
+            normalize_embeddings=True, show_progress_bar=False,
+        ).float().cpu()
+
+    def fingerprint(self, ref: ModelRef) -> str:
+        """Local folders: JSON files' content plus every file's name and size."""
+        if not ref.is_local:
+            return super().fingerprint(ref)
+        digest = hashlib.sha256()
+        root = Path(ref.id).expanduser()
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).as_posix()
+            digest.update(f"{rel}:{path.stat().st_size}\n".encode())
+            if path.suffix == ".json" and path.stat().st_size < 10_000_000:
+                digest.update(path.read_bytes())
+        return "local:" + digest.hexdigest()[:24]
+
+
+@hookimpl
+def stilts_model_adapters() -> list[Entry]:
+    return [Entry("hf", HuggingFaceAdapter, "transformers Auto classes, hub id or local folder")]
+
+
+@hookimpl(trylast=True)
+def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
+    return "hf"
+
+

@@ -1,0 +1,57 @@
+"""Accuracy (XNLI, PAWS-X, multiple choice) and retrieval accuracy (Tatoeba), as XTREME scores them.
+
+All scores are percentages (0-100), the scale XTREME and the SQuAD scripts report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+from harness import hookimpl
+from harness.interfaces import Entry, Metric
+
+
+class Accuracy(Metric):
+    """Share of predictions equal to the gold label: XTREME's ``(preds == labels).mean()``."""
+
+    def compute(self, predictions: Sequence[int], references: Sequence[int]) -> dict[str, float]:
+        if len(predictions) != len(references):
+            raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+        if not references:
+            raise ValueError("accuracy of an empty set is undefined")
+        correct = sum(int(p == r) for p, r in zip(predictions, references))
+        return {"accuracy": 100.0 * correct / len(references)}
+
+
+class RetrievalAccuracy(Metric):
+    """Top-1 accuracy of nearest-neighbour search over line-aligned sentence pairs.
+
+    ``predictions`` is ``{"en_to_xx": [...], "xx_to_en": [...]}``: for each query, the index of
+    its nearest neighbour in the other language; the gold answer for query ``i`` is ``i``.
+    The headline ``retrieval_accuracy`` is XTREME's direction (English queries searched
+    against the other language's sentences); the reverse direction and their mean are reported too.
+    """
+
+    def compute(self, predictions: dict[str, Sequence[int]], references: Sequence[int]) -> dict[str, float]:
+        def acc(found: Sequence[int]) -> float:
+            if len(found) != len(references):
+                raise ValueError(f"{len(found)} predictions for {len(references)} references")
+            return 100.0 * sum(int(f == r) for f, r in zip(found, references)) / len(references)
+
+        forward, backward = acc(predictions["en_to_xx"]), acc(predictions["xx_to_en"])
+        return {
+            "retrieval_accuracy": forward,
+            "retrieval_accuracy_xx_to_en": backward,
+            "retrieval_accuracy_both": (forward + backward) / 2,
+        }
+
+
+@hookimpl
+def stilts_metrics() -> list[Entry]:
+    return [
+        Entry("accuracy", Accuracy, "percentage of exact label matches"),
+        Entry("retrieval_accuracy", RetrievalAccuracy, "top-1 nearest-neighbour accuracy (XTREME Tatoeba)"),
+    ]
+
+
