@@ -17,8 +17,8 @@ from harness.errors import PluginError, SpecError, StiltsError
 from harness.plugins import load_plugins
 from harness.registry import Catalog
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure how English intermediate-task training transfers zero-shot to other languages.")

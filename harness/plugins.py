@@ -95,7 +95,8 @@ class PluginHost:
             unknown = [
                 impl_name
                 for impl_name in dir(plugin)
-                if impl_name.startswith("stilts_") and not hasattr(self.pm.hook, impl_name)
+                if impl_name.startswith("stilts_")
+                and not (hasattr(self.pm.hook, impl_name) and getattr(self.pm.hook, impl_name).has_spec())
             ]
             if unknown:
                 self.pm.unregister(plugin)

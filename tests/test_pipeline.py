@@ -1,0 +1,140 @@
+"""The pipeline end to end on a tiny model: results, reuse, interruption, offline preflight."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import MissingResourcesError, SpecError
+from harness.experiment import load_experiment
+from harness.pipeline import Pipeline
+from harness.results import load_results
+from tests.helpers import write_json
+
+
+def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs) -> Pipeline:
+    exp = load_experiment(experiment, catalog)
+    return Pipeline(catalog, exp, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                    say=lambda _msg: None, **kwargs)
+
+
+def test_end_to_end_then_everything_is_reused(catalog, tiny_experiment: Path, tmp_path: Path) -> None:
+    paths = make_pipeline(catalog, tiny_experiment, tmp_path).run()
+    assert len(paths) == 4  # {none, qs-nli} x {qs-paws, qs-tatoeba}
+    results = {r["cell"]["id"]: r for _p, r in load_results(tmp_path / "results")}
+    paws = results["tiny-bert__full__qs-nli__qs-paws__seed1"]
+    assert set(paws["languages"]) == {"en", "de", "fr", "es"}
+    assert all(v["n"] == 40 for v in paws["languages"].values())
+    assert [s["kind"] for s in paws["stages"]][:2] == ["intermediate", "target"]
+    assert paws["config"]["intermediate"]["task"] == "qs-nli"
+    assert paws["runtime"]["precision"] == "fp32" and paws["runtime"]["versions"]["torch"]
+    assert any(d["task"] == "qs-nli" and d["split"] == "train" for d in paws["data"])
+    tatoeba = results["tiny-bert__full__qs-nli__qs-tatoeba__seed1"]
+    assert set(tatoeba["languages"]) == {"de", "fr"}
+    # the intermediate model is trained once and shared by both targets
+    inter = {r["stages"][0]["hash"] for r in results.values() if r["cell"]["intermediate"] == "qs-nli"}
+    assert len(inter) == 1
+    assert len(list((tmp_path / "runs" / "intermediate").glob("*/stage.json"))) == 1
+
+    before = {p.name: json.loads(p.read_text())["languages"] for p in paths}
+    again = make_pipeline(catalog, tiny_experiment, tmp_path).run()
+    for path in again:
+        result = json.loads(path.read_text())
+        assert all(stage["reused"] for stage in result["stages"])
+        assert result["languages"] == before[path.name]
+
+
+def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.train as train_module
+
+    real_train = train_module.train
+    trained: list[str] = []
+
+    def crash_after_intermediate(**kwargs):
+        name = kwargs["task"].name
+        if name == "qs-paws" and "qs-nli" in trained:  # target training of the qs-nli cell
+            (kwargs["work_dir"] / "half-written.bin").write_bytes(b"x")
+            raise KeyboardInterrupt
+        trained.append(name)
+        return real_train(**kwargs)
+
+    monkeypatch.setattr(train_module, "train", crash_after_intermediate)
+    with pytest.raises(KeyboardInterrupt):
+        make_pipeline(catalog, tiny_experiment, tmp_path).run()
+    assert trained == ["qs-paws", "qs-nli"]
+    assert list((tmp_path / "runs" / "target").glob(".*.tmp-*"))  # the interrupted stage's work folder
+    assert len(list((tmp_path / "runs" / "target").glob("*/stage.json"))) == 1
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 2  # finished cells' results are kept
+
+    trained.clear()
+    monkeypatch.setattr(train_module, "train", lambda **kw: (trained.append(kw["task"].name), real_train(**kw))[1])
+    paths = make_pipeline(catalog, tiny_experiment, tmp_path).run()
+    assert len(paths) == 4 and trained == ["qs-paws"]  # only the interrupted stage is trained again
+    assert not list((tmp_path / "runs" / "target").glob(".*.tmp-*"))  # leftovers removed
+    resumed = json.loads(next(p for p in paths if "qs-nli__qs-paws" in p.name).read_text())
+    assert [(s["kind"], s["reused"]) for s in resumed["stages"][:2]] == [("intermediate", True), ("target", False)]
+
+
+def test_offline_preflight_lists_everything_missing_before_training(catalog, tmp_path: Path,
+                                                                    tiny_model_dir: Path) -> None:
+    exp = write_json(tmp_path / "exp.json", {
+        "name": "offline", "model": {"id": str(tiny_model_dir)},
+        "intermediate": ["none", "mnli"], "targets": [{"task": "xnli", "languages": ["de", "sw"]}],
+        "data_dir": str(tmp_path / "nothing-here"),
+    })
+    pipeline = make_pipeline(catalog, exp, tmp_path, offline=True)
+    with pytest.raises(MissingResourcesError) as info:
+        pipeline.run()
+    missing = "\n".join(info.value.missing)
+    for expected in ("'mnli' split 'train'", "'xnli' split 'train'", "'xnli' split 'eval' language 'de'",
+                     "'xnli' split 'eval' language 'sw'", "nyu-mll/multi_nli", "not in the local cache"):
+        assert expected in missing
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_languages_can_be_skipped_and_are_recorded(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    exp = write_json(tmp_path / "exp.json", {
+        "name": "skip", "model": {"id": str(tiny_model_dir), "label": "tiny"},
+        "targets": [{"task": "qs-tatoeba", "languages": ["de", "xx"]}], "missing_languages": "skip",
+        "training": {"max_eval_examples": 10, "precision": "fp32"},
+    })
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    result = json.loads(path.read_text())
+    assert result["skipped_languages"] == ["xx"] and list(result["languages"]) == ["de"]
+
+
+def test_experiment_errors_name_pointer_and_suggest(catalog, tmp_path: Path) -> None:
+    exp = write_json(tmp_path / "exp.json", {
+        "name": "bad", "model": {"id": "x"}, "intermediate": ["mnlii", "xnli"], "targets": ["tatoeba", "qs-nli"],
+    })
+    with pytest.raises(SpecError) as info:
+        load_experiment(exp, catalog)
+    by_pointer = {i.pointer: i.expected for i in info.value.issues}
+    assert "did you mean 'mnli'" in by_pointer["/intermediate/0"]
+    assert "allows 'intermediate'" in by_pointer["/intermediate/1"]
+    assert "allows 'target'" in by_pointer["/targets/1"]
+
+
+def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from harness.leaderboard import build_site
+
+    exp = write_json(tmp_path / "exp.json", {
+        "name": "escape", "model": {"id": str(tiny_model_dir), "label": "<script>alert(1)</script>"},
+        "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
+        "training": {"max_eval_examples": 10, "precision": "fp32"},
+    })
+    make_pipeline(catalog, exp, tmp_path).run()
+    index = build_site(tmp_path / "results", tmp_path / "site")
+    html = index.read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert (tmp_path / "site" / "task-qs-tatoeba.html").is_file() and (tmp_path / "site" / "style.css").is_file()
+    assert "http://" not in html and "https://" not in html  # opens from file://, no CDN
+
+    bad = tmp_path / "results" / "escape" / "broken.json"
+    bad.write_text(json.dumps({"schema_version": 1, "experiment": "x"}))
+    with pytest.raises(SpecError) as info:
+        build_site(tmp_path / "results", tmp_path / "site2")
+    assert str(bad) in str(info.value)
