@@ -75,6 +75,8 @@ def run(
     site: Annotated[Optional[Path], typer.Option(help="Also build the leaderboard here.")] = None,
     offline: Annotated[bool, typer.Option(help="Check everything is local before training; fail fast.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
+    intermediate: Annotated[Optional[list[str]], typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")] = None,
+    target: Annotated[Optional[list[str]], typer.Option("--target", help="Only these target tasks.")] = None,
 ) -> None:
     """Run every cell of an experiment; finished stages are reused, interrupted ones restart."""
     from harness.experiment import load_experiment
@@ -82,7 +84,7 @@ def run(
 
     catalog = State.catalog()
     path = catalog.experiment_path(experiment)
-    exp = load_experiment(path, catalog)
+    exp = load_experiment(path, catalog).restricted(intermediate, target)
     if experiment == QUICKSTART and site is None:
         site = Path("site")
     console.print(f"experiment [bold]{exp.name}[/] ({path}): {len(exp.cells())} cell(s)")

@@ -115,6 +115,23 @@ class Experiment:
             for target in self.targets
         ]
 
+    def restricted(self, intermediate: list[str] | None, targets: list[str] | None) -> Experiment:
+        """The same experiment limited to some intermediate and target tasks (e.g. one tox cell)."""
+        data = dict(self.data)
+        for kind, names, current in (("intermediate", intermediate, self.intermediate),
+                                     ("targets", targets, [t.task for t in self.targets])):
+            if not names:
+                continue
+            unknown = [n for n in names if n not in current]
+            if unknown:
+                raise UnknownNameError(f"{kind} task of experiment {self.name!r}", unknown[0], current)
+            if kind == "intermediate":
+                data[kind] = list(names)
+            else:
+                data[kind] = [item for item in self.data["targets"]
+                              if (item if isinstance(item, str) else item["task"]) in names]
+        return Experiment(self.path, data)
+
     def model_ref(self) -> ModelRef:
         """The model to start from: a package-shipped folder, a local folder, or a hub id."""
         model = self.model
@@ -137,7 +154,7 @@ class Experiment:
         """The task spec, with the experiment's source override applied."""
         spec = catalog.task(name)
         override = self.data.get("sources", {}).get(name)
-        return spec.with_sources(override) if override else spec
+        return spec.with_sources(override, self.base_dir) if override else spec
 
     def training(self, task: TaskSpec, stage: str, target: Target | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: defaults < spec recipe < experiment < stage-specific."""

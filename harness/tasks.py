@@ -27,6 +27,8 @@ class TaskSpec:
     data: dict[str, Any]
     path: Path
     plugin: str = ""
+    #: Folder that relative source paths resolve against (default: the spec's own folder).
+    source_dir: Path | None = None
 
     @property
     def name(self) -> str:
@@ -90,7 +92,7 @@ class TaskSpec:
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent
+        return self.source_dir or self.path.parent
 
     def can_be(self, role: str) -> bool:
         return self.role in (role, "both")
@@ -99,6 +101,7 @@ class TaskSpec:
         """Changes whenever anything in the spec changes."""
         return content_hash(self.data)
 
-    def with_sources(self, sources: dict[str, Any]) -> TaskSpec:
-        """The same task reading from other sources (an experiment's ``sources`` override)."""
-        return TaskSpec({**self.data, "sources": sources}, self.path, self.plugin)
+    def with_sources(self, sources: dict[str, Any], source_dir: Path) -> TaskSpec:
+        """The same task reading from other sources (an experiment's ``sources`` override,
+        whose relative paths resolve against ``source_dir``, the experiment's folder)."""
+        return TaskSpec({**self.data, "sources": sources}, self.path, self.plugin, source_dir)
