@@ -6,7 +6,7 @@ All variants train the real MiniLM on the same real English XNLI pairs (../share
 * stilts / best plain loop (dynamic padding + length grouping + bf16 where supported): target >= 0.95
 * stilts / plain loop padded to 128 in fp32: target >= 4
 
-Usage: python bench/bench_training.py [--examples 640] [--data ../shared/data]
+Usage: python bench/bench_training.py [--examples 1280] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def stilts_loop(model_dir: Path, data: Path, n: int) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=640)
+    parser.add_argument("--examples", type=int, default=1280)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     args = parser.parse_args()
     if not (args.data / "xnli" / "dev-en.tsv").is_file():
