@@ -138,3 +138,16 @@ def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir
     with pytest.raises(SpecError) as info:
         build_site(tmp_path / "results", tmp_path / "site2")
     assert str(bad) in str(info.value)
+
+
+def test_prefetch_and_tasks_show_report_local_sources(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["prefetch", "quickstart"])
+    assert result.exit_code == 0, result.output
+    assert "model: local folder" in result.output and "qs-paws/eval/de: local" in result.output
+    shown = CliRunner().invoke(app, ["tasks", "show", "xnli", "--data-dir", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "facebook/xnli" in shown.output and "hub" in shown.output  # no local files: the hub source is used
