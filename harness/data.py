@@ -98,7 +98,9 @@ class DataResolver:
 
     def __init__(self, catalog: Catalog, data_dir: Path | None = None):
         self.catalog = catalog
-        self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        # absolute now: relative source paths resolve against spec/experiment folders, but a
+        # data dir given on the command line or in the environment is relative to the cwd
+        self.data_dir = (Path(data_dir) if data_dir else default_data_dir()).expanduser().resolve()
 
     # -- planning --------------------------------------------------------------------------
     def _template(self, text: str, source: dict[str, Any], lang: str, base: Path) -> Path:

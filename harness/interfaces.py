@@ -173,6 +173,10 @@ class ModelHandle:
     def model(self) -> Any:
         return self.adapter.load_model(self.ref, self.head)
 
+    def use_model(self, model: Any) -> None:
+        """Replace the loaded model (e.g. by the wrapped one a training method returned)."""
+        self.__dict__["model"] = model
+
     def embed(self, sentences: Sequence[str], settings: RunSettings) -> Any:
         return self.adapter.embed(self, sentences, settings)
 

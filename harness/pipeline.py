@@ -189,6 +189,8 @@ class Pipeline:
 
     def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
                    handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, dict[str, Any]]:
+        from harness.train import score
+
         plan = self.resolver.plan(task, "eval", lang)
         assert plan is not None  # preflight checked
         settings = self.settings(task, config)
@@ -208,10 +210,8 @@ class Pipeline:
                     if "handle" not in handle_cache:
                         handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
                     predictions = task_type.predict(task, handle_cache["handle"], records, settings)
-                    scores: dict[str, float] = {}
-                    references = task_type.references(task, records)
-                    for name in task.metrics:
-                        scores.update(self.catalog.metric(name).compute(predictions, references))
+                    metrics = [self.catalog.metric(name) for name in task.metrics]
+                    scores = score(task, metrics, predictions, task_type.references(task, records))
                     scores_out = {**scores, "n": len(records)}
                     (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
                     (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")

@@ -68,6 +68,7 @@ def train(
     set_seed(seed)
     tokenizer = handle.tokenizer
     model = handle.adapter.prepare_for_training(handle.model, config["method"])
+    handle.use_model(model)  # dev predictions during training must see the model being trained
     features = task_type.encode(task, train_records, tokenizer, config["max_length"])
     on_cpu = eval_settings.device == "cpu"
     batch, accumulation = config["batch_size"], config["gradient_accumulation_steps"]
@@ -134,5 +135,4 @@ def train(
     del trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    handle.__dict__["model"] = model
     return report

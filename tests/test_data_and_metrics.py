@@ -94,3 +94,9 @@ def test_nearest_neighbour_by_cosine_with_ties_to_lowest_index() -> None:
     keys = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), dim=-1)
     queries = torch.nn.functional.normalize(torch.tensor([[2.0, 0.1], [0.1, 3.0]]), dim=-1)
     assert nearest(queries, keys) == [0, 2]
+
+
+def test_relative_data_dir_is_relative_to_the_working_directory(catalog, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan = DataResolver(catalog, Path("some/data")).plans(catalog.task("xnli"), "eval", "de")[0]
+    assert plan.files["path"] == tmp_path / "some" / "data" / "xnli" / "dev-de.tsv"
