@@ -30,6 +30,11 @@ class UnknownNameError(StiltsError, KeyError):
         self.suggestions = near_names(name, self.known)
         super().__init__(str(self))
 
+    @property
+    def hint(self) -> str:
+        """``"; did you mean 'x'?"`` for the closest known name, or ``""``."""
+        return f"; did you mean {self.suggestions[0]!r}?" if self.suggestions else ""
+
     def __str__(self) -> str:
         msg = f"unknown {self.kind} {self.name!r}"
         if self.suggestions:

@@ -180,8 +180,7 @@ def load_experiment(path: Path, catalog: Catalog) -> Experiment:
         try:
             spec = catalog.task(name)
         except UnknownNameError as exc:
-            hint = f"; did you mean {exc.suggestions[0]!r}?" if exc.suggestions else ""
-            issues.append(SpecIssue(str(path), pointer, repr(name), "a known task" + hint))
+            issues.append(SpecIssue(str(path), pointer, repr(name), "a known task" + exc.hint))
             return
         except SpecError as exc:
             issues.append(SpecIssue(str(path), pointer, repr(name), f"a valid task spec ({exc.issues[0]})"))

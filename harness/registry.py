@@ -123,23 +123,19 @@ class Catalog:
 
         if spec.task_type not in self.task_type_entries:
             err = UnknownNameError("task type", spec.task_type, self.task_type_entries)
-            issue("/task_type", spec.task_type, "a registered task type" + (
-                f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else f" ({', '.join(err.known)})"))
+            issue("/task_type", spec.task_type, "a registered task type" + (err.hint or f" ({', '.join(err.known)})"))
             return issues
         task_type = self.task_type(spec.task_type)
         for i, metric in enumerate(spec.metrics):
             if metric not in self.metric_entries:
-                err = UnknownNameError("metric", metric, self.metric_entries)
-                hint = f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else ""
-                issue(f"/metrics/{i}", metric, "a registered metric" + hint)
+                issue(f"/metrics/{i}", metric, "a registered metric" + UnknownNameError("metric", metric, self.metric_entries).hint)
         if task_type.options_schema is not None:
             for found in schema_issues(spec.task_options, task_type.options_schema, file):
                 issues.append(SpecIssue(file, "/task_options" + found.pointer, found.value, found.expected))
         for kind, source in spec.sources.items():
             if kind == "local" and source.get("format") not in self.format_entries:
                 err = UnknownNameError("data format", str(source.get("format")), self.format_entries)
-                hint = f"; did you mean {err.suggestions[0]!r}?" if err.suggestions else ""
-                issue("/sources/local/format", source.get("format"), "a registered data format" + hint)
+                issue("/sources/local/format", source.get("format"), "a registered data format" + err.hint)
         if task_type.trainable:
             if spec.train_language is None:
                 issue("/languages/train", None, f"a training language: task type {spec.task_type!r} is trained")
