@@ -101,6 +101,12 @@ class TaskType(ABC):
     def head(self, task: TaskSpec) -> Head:
         """The model head this task needs."""
 
+    def collator(self, tokenizer: Any) -> Any:
+        """Pads a list of features from :meth:`encode` into a batch (default: dynamic padding)."""
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
     def encode(self, task: TaskSpec, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
         """Tokenise records into training features (unpadded; must include ``labels``)."""
         raise NotImplementedError(f"{type(self).__name__} does not support training")

@@ -1,6 +1,6 @@
 """One training routine for every trainable task type, on transformers' Trainer.
 
-The fast path is the default: dynamic padding (``DataCollatorWithPadding``), length-grouped
+The fast path is the default: dynamic padding (the task type's collator), length-grouped
 batches (``train_sampling_strategy="group_by_length"``) and bf16 autocast where the hardware
 supports it. Model selection: after every epoch the task type predicts the dev split and the
 task's main metric decides which epoch's weights are kept (the study selects on English dev).
@@ -63,7 +63,7 @@ def train(
 ) -> TrainReport:
     """Fine-tune ``handle.model`` in place on ``train_records``; keep the best dev epoch."""
     import torch
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
+    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
     set_seed(seed)
     tokenizer = handle.tokenizer
@@ -119,7 +119,7 @@ def train(
         model=model,
         args=args,
         train_dataset=features,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=task_type.collator(tokenizer),
         processing_class=tokenizer,
         callbacks=[SelectOnDev()],
     )
