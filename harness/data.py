@@ -82,7 +82,7 @@ class SourcePlan:
         if self.kind == "local":
             found: dict[str, Any] = {role: file_sha256(p, p.stat().st_mtime) for role, p in sorted(self.files.items())}
         else:
-            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "revision")}
+            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "revision", "filter") if k in self.hub}
         return {**found, "rows": self.rows} if self.rows else found
 
 
@@ -123,10 +123,13 @@ class DataResolver:
             entry = {"split": entry} if isinstance(entry, str) else entry
             config = entry.get("config", hub.get("config"))
             code = hub.get("lang_codes", {}).get(lang, lang)
-            out.append(SourcePlan(task.name, split, lang, "hub", hub={
-                "dataset": hub["dataset"], "config": config.replace("{lang}", code) if config else None,
+            plan_hub = {
+                "dataset": entry.get("dataset", hub["dataset"]), "config": config.replace("{lang}", code) if config else None,
                 "split": entry["split"], "revision": hub.get("revision"),
-            }, rows=hub.get("slices", {}).get(split)))
+            }
+            if "filter" in hub:
+                plan_hub["filter"] = {"field": hub["filter"]["field"], "prefix": hub["filter"]["prefix"].replace("{lang}", code)}
+            out.append(SourcePlan(task.name, split, lang, "hub", hub=plan_hub, rows=hub.get("slices", {}).get(split)))
         return out
 
     def plan(self, task: TaskSpec, split: str, lang: str) -> SourcePlan | None:
@@ -225,7 +228,11 @@ def load_hub_split(plan: SourcePlan) -> Any:
     import datasets  # lazy: heavy
 
     hub = plan.hub
-    return datasets.load_dataset(hub["dataset"], hub.get("config"), split=hub["split"], revision=hub.get("revision"))
+    rows = datasets.load_dataset(hub["dataset"], hub.get("config"), split=hub["split"], revision=hub.get("revision"))
+    if "filter" in hub:
+        field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
+        rows = rows.filter(lambda row: str(row[field]).startswith(prefix))
+    return rows
 
 
 def hub_split_cached(plan: SourcePlan) -> bool:

@@ -203,5 +203,8 @@ class Metric(ABC):
     higher_is_better: bool = True
 
     @abstractmethod
-    def compute(self, predictions: Any, references: Any) -> dict[str, float]:
-        """Scores by name. The metric's own name must be one of the keys (the headline value)."""
+    def compute(self, predictions: Any, references: Any, language: str | None = None) -> dict[str, float]:
+        """Scores by name. The metric's own name must be one of the keys (the headline value).
+
+        ``language`` is the evaluation language, for scorers that normalise per language (MLQA).
+        """

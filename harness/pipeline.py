@@ -211,7 +211,7 @@ class Pipeline:
                         handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
                     predictions = task_type.predict(task, handle_cache["handle"], records, settings)
                     metrics = [self.catalog.metric(name) for name in task.metrics]
-                    scores = score(task, metrics, predictions, task_type.references(task, records))
+                    scores = score(task, metrics, predictions, task_type.references(task, records), lang)
                     scores_out = {**scores, "n": len(records)}
                     (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
                     (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")

@@ -40,11 +40,12 @@ class TrainReport:
         return self.dev_scores[self.best_epoch - 1]
 
 
-def score(task: TaskSpec, metrics: Sequence[Metric], predictions: Any, references: Any) -> dict[str, float]:
+def score(task: TaskSpec, metrics: Sequence[Metric], predictions: Any, references: Any,
+          language: str | None = None) -> dict[str, float]:
     """Every metric of the task merged into one dict of scores."""
     scores: dict[str, float] = {}
     for metric in metrics:
-        scores.update(metric.compute(predictions, references))
+        scores.update(metric.compute(predictions, references, language=language))
     return scores
 
 
@@ -83,7 +84,7 @@ def train(
             if not dev_records:
                 return
             predictions = task_type.predict(task, handle, dev_records, eval_settings)
-            scores = score(task, metrics, predictions, task_type.references(task, dev_records))
+            scores = score(task, metrics, predictions, task_type.references(task, dev_records), task.train_language)
             report.dev_scores.append(scores)
             epoch = len(report.dev_scores)
             log.info("epoch %d dev %s", epoch, {k: round(v, 3) for k, v in scores.items()})

@@ -15,7 +15,7 @@ from harness.interfaces import Entry, Metric
 class Accuracy(Metric):
     """Share of predictions equal to the gold label: XTREME's ``(preds == labels).mean()``."""
 
-    def compute(self, predictions: Sequence[int], references: Sequence[int]) -> dict[str, float]:
+    def compute(self, predictions: Sequence[int], references: Sequence[int], language: str | None = None) -> dict[str, float]:
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
         if not references:
@@ -33,7 +33,7 @@ class RetrievalAccuracy(Metric):
     against the other language's sentences); the reverse direction and their mean are reported too.
     """
 
-    def compute(self, predictions: dict[str, Sequence[int]], references: Sequence[int]) -> dict[str, float]:
+    def compute(self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None) -> dict[str, float]:
         def acc(found: Sequence[int]) -> float:
             if len(found) != len(references):
                 raise ValueError(f"{len(found)} predictions for {len(references)} references")

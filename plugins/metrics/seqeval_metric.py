@@ -31,7 +31,7 @@ def scored_pairs(predictions: Sequence[Sequence[str | None]], references: Sequen
 class SeqevalF1(Metric):
     """seqeval F1 / precision / recall (default mode), in percent."""
 
-    def compute(self, predictions, references) -> dict[str, float]:
+    def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         from seqeval.metrics import f1_score, precision_score, recall_score
 
         gold, pred, unscored = scored_pairs(predictions, references)
@@ -50,7 +50,7 @@ class SeqevalF1(Metric):
 class TokenAccuracy(Metric):
     """Share of words whose tag is right (the usual POS accuracy; reported beside seqeval F1)."""
 
-    def compute(self, predictions, references) -> dict[str, float]:
+    def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         gold, pred, _ = scored_pairs(predictions, references)
         total = sum(len(s) for s in gold)
         correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
