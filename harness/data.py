@@ -201,15 +201,34 @@ def map_record(task: TaskSpec, task_type: TaskType, source: dict[str, Any], row:
     record: dict[str, Any] = {}
     for name in task_type.fields:
         key = mapping.get(name, name)
-        if key not in row:
-            raise DataError(
-                f"task {task.name!r}, {where}, record {index}: field {name!r} (read from key {key!r}) is missing; "
-                f"the record has keys {sorted(row)}"
-            )
-        record[name] = row[key]
+        if name in task_type.optional_fields and name not in mapping and not lookup(row, key)[0]:
+            record[name] = ""  # an optional field the source does not have (e.g. no question)
+            continue
+        values = []
+        for one in key if isinstance(key, list) else [key]:
+            found, value = lookup(row, one)
+            if not found:
+                raise DataError(
+                    f"task {task.name!r}, {where}, record {index}: field {name!r} (read from key {one!r}) is missing; "
+                    f"the record has keys {sorted(row)}"
+                )
+            values.append(value)
+        record[name] = values if isinstance(key, list) else values[0]
     if task_type.uses_label_list and "label" in record:
         record["label"] = label_index(task, source, record["label"], index, where)
     return record
+
+
+def lookup(row: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """``row[key]``, where a dotted key walks nested objects; (False, None) when absent."""
+    if key in row:
+        return True, row[key]
+    value: Any = row
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def label_index(task: TaskSpec, source: dict[str, Any], value: Any, index: int, where: str) -> int:

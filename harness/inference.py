@@ -46,18 +46,26 @@ def batched_forward(
     features: Sequence[dict[str, Any]],
     settings: RunSettings,
     run: Callable[[Any, dict[str, Any]], Any] | None = None,
+    collate: Callable[[list[dict[str, Any]]], Any] | None = None,
 ) -> Iterator[tuple[list[int], Any, dict[str, Any]]]:
     """Run ``model`` over ``features`` in batches of similar length (dynamic padding).
 
     Yields ``(indices, outputs, batch)`` where ``indices`` are positions in ``features``; callers
-    put results back in input order. ``run(model, batch)`` overrides the plain ``model(**batch)``.
+    put results back in input order. ``run(model, batch)`` overrides the plain ``model(**batch)``;
+    ``collate`` overrides ``tokenizer.pad`` (e.g. multiple choice pads every choice).
     """
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]), reverse=True)
+
+    def size(feature: dict[str, Any]) -> int:
+        ids = feature["input_ids"]
+        return max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+
+    order = sorted(range(len(features)), key=lambda i: size(features[i]), reverse=True)
     model.eval()
     model.to(settings.device)
     for start in range(0, len(order), settings.batch_size):
         indices = order[start : start + settings.batch_size]
-        batch = tokenizer.pad([features[i] for i in indices], return_tensors="pt")
+        chunk = [features[i] for i in indices]
+        batch = collate(chunk) if collate else tokenizer.pad(chunk, return_tensors="pt")
         batch = {k: v.to(settings.device) for k, v in batch.items()}
         with torch.inference_mode(), autocast(settings):
             outputs = run(model, batch) if run else model(**batch)

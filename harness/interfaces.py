@@ -90,6 +90,8 @@ class TaskType(ABC):
 
     #: Canonical record fields this task type reads (documented in ``stilts tasks show``).
     fields: tuple[str, ...] = ()
+    #: Fields that may be absent from a source; they default to ``""`` (e.g. a question).
+    optional_fields: tuple[str, ...] = ()
     #: True when records carry a ``label`` from the spec's ``labels`` list (names or indices).
     uses_label_list: bool = False
     #: False for tasks evaluated without training (retrieval): the pipeline skips target training.

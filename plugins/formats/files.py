@@ -42,6 +42,19 @@ class Tsv(DataFormat):
                 yield dict(zip(columns, row))
 
 
+class Csv(DataFormat):
+    """Comma-separated values with a header line and standard quoting (e.g. CosmosQA)."""
+
+    def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        path = files["path"]
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=options.get("delimiter", ","))
+            for line_no, row in enumerate(reader, start=2):
+                if None in row or any(value is None for value in row.values()):
+                    raise DataError(f"{path}: record on line {line_no} does not have the header's {len(reader.fieldnames or [])} columns")
+                yield row
+
+
 class JsonLines(DataFormat):
     """One JSON object per line (blank lines ignored)."""
 
@@ -82,6 +95,7 @@ class AlignedLines(DataFormat):
 def stilts_data_formats() -> list[Entry]:
     return [
         Entry("tsv", Tsv, "tab-separated values; options.columns or options.header"),
+        Entry("csv", Csv, "comma-separated values with a header line"),
         Entry("jsonl", JsonLines, "one JSON object per line"),
         Entry("aligned_lines", AlignedLines, "line-aligned parallel text files, one per field"),
     ]

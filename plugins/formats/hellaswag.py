@@ -1,0 +1,31 @@
+"""HellaSwag's plain-text layout: six lines per example (context, gold index, four endings)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness import hookimpl
+from harness.errors import DataError
+from harness.interfaces import DataFormat, Entry
+
+
+class HellaswagText(DataFormat):
+    """``activity_label: ctx`` / gold ending index / ending 1..4 -> ``{"ctx", "label", "endings"}``."""
+
+    def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        path = files["path"]
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        if len(lines) % 6:
+            raise DataError(f"{path}: {len(lines)} lines is not a multiple of 6 (context, label, 4 endings per example)")
+        for start in range(0, len(lines), 6):
+            label = lines[start + 1].strip()
+            if label not in {"0", "1", "2", "3"}:
+                raise DataError(f"{path}: line {start + 2}: expected the gold ending index 0-3, got {label!r}")
+            yield {"ctx": lines[start], "label": label, "endings": lines[start + 2 : start + 6]}
+
+
+@hookimpl
+def stilts_data_formats() -> list[Entry]:
+    return [Entry("hellaswag_text", HellaswagText, "HellaSwag text layout, 6 lines per example")]
