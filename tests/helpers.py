@@ -5,8 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness import hookimpl
+
 
 def write_json(path: Path, data: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
+
+
+class SpecFolder:
+    """An in-process plugin contributing one folder of task specs."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @hookimpl
+    def stilts_task_spec_paths(self) -> list[Path]:
+        return [self.folder]
+
+
+def catalog_with_specs(folder: Path, name: str = "test-specs"):
+    """The installed plugins plus ``folder``'s specs."""
+    from harness.plugins import load_plugins
+    from harness.registry import Catalog
+
+    return Catalog(load_plugins(extra=[(name, SpecFolder(folder))]))

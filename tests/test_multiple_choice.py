@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import hookimpl
 from harness.data import DataResolver
 from harness.errors import DataError
 from harness.experiment import load_experiment
 from harness.pipeline import Pipeline
-from harness.plugins import load_plugins
 from harness.registry import Catalog
 from plugins.formats.files import Csv
 from plugins.formats.hellaswag import HellaswagText
-from tests.helpers import write_json
+from tests.helpers import catalog_with_specs, write_json
 
 
 def test_hellaswag_text_layout(tmp_path: Path) -> None:
@@ -41,15 +39,6 @@ def test_csv_with_quotes_and_ragged_rows(tmp_path: Path) -> None:
         list(Csv().read({"path": path}, {}))
 
 
-class Specs:
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    @hookimpl
-    def stilts_task_spec_paths(self):
-        return [self.folder]
-
-
 def mc_catalog(tmp_path: Path) -> Catalog:
     folder = tmp_path / "specs"
     rows = [{"ctx": "Tracy went home.", "q": "Why?", "a": "tired", "b": "hungry", "c": "bored", "correct": "C"},
@@ -69,7 +58,7 @@ def mc_catalog(tmp_path: Path) -> Catalog:
         "sources": {"local": {"format": "jsonl", "files": {"train": "nested.jsonl"}}}})
     (folder / "nested.jsonl").write_text(json.dumps(
         {"question": "Sky?", "choices": {"label": ["A", "B"], "text": ["blue", "green"]}, "answerKey": "A"}) + "\n", encoding="utf-8")
-    return Catalog(load_plugins(extra=[("mc-specs", Specs(folder))]))
+    return catalog_with_specs(folder)
 
 
 def test_field_lists_dotted_paths_and_optional_context(tmp_path: Path) -> None:

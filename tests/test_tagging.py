@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import hookimpl
 from harness.errors import DataError
 from harness.experiment import load_experiment
 from harness.pipeline import Pipeline
-from harness.plugins import load_plugins
-from harness.registry import Catalog
 from plugins.formats.conll import ConllTags, Conllu
 from plugins.metrics.seqeval_metric import SeqevalF1, TokenAccuracy
 from plugins.tasktypes.tagging import encode_words, first_subword_positions
-from tests.helpers import write_json
+from tests.helpers import catalog_with_specs, write_json
 
 # -- metric parity: every expected number below is worked out by hand --------------------------------
 
@@ -102,15 +99,6 @@ def test_first_subword_alignment_and_empty_words(tiny_model_dir: Path) -> None:
 # -- end to end ----------------------------------------------------------------------------------------
 
 
-class TinyTagging:
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    @hookimpl
-    def stilts_task_spec_paths(self):
-        return [self.folder]
-
-
 def test_tagging_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
     data = tmp_path / "specs"
     sentences = [("Anna lives in Berlin .", "B-PER O O B-LOC O"), ("Acme hired Bob", "B-ORG O B-PER")] * 10
@@ -123,7 +111,7 @@ def test_tagging_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path
         "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
         "metrics": ["seqeval_f1"], "sources": {"local": {"format": "conll_tags", "files": {
             "train": "train-{lang}.tsv", "dev": "dev-{lang}.tsv", "eval": "dev-{lang}.tsv"}}}})
-    catalog = Catalog(load_plugins(extra=[("tiny-tagging", TinyTagging(data))]))
+    catalog = catalog_with_specs(data)
     exp = write_json(tmp_path / "exp.json", {
         "name": "tag", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "targets": ["tiny-ner"],
         "training": {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "precision": "fp32"}})
