@@ -96,7 +96,7 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
         cells = []
         for target in targets:
             value = row.mean(target)
-            cells.append({"value": value, "seeds": row.seeds(target),
+            cells.append({"value": value, "seeds": row.seeds(target), "english": row.lang_mean(target, "en"),
                           "delta": None if row.intermediate == BASELINE or base is None else delta(value, base.mean(target))})
         present = [c["value"] for c in cells if c["value"] is not None]
         overall = statistics.fmean(present) if len(present) == len(targets) and present else None
@@ -128,6 +128,7 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
         "targets": {n: {k: v for k, v in i.items()} for n, i in targets.items()},
         "rows": [{"model": s["row"].model, "method": s["row"].method, "intermediate": s["row"].intermediate,
                   "scores": {t: c["value"] for t, c in zip(targets, s["cells"])},
+                  "english": {t: c["english"] for t, c in zip(targets, s["cells"])},
                   "delta_vs_baseline": {t: c["delta"] for t, c in zip(targets, s["cells"])},
                   "overall": s["overall"]} for s in summary],
     })

@@ -132,6 +132,8 @@ def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert (tmp_path / "site" / "task-qs-tatoeba.html").is_file() and (tmp_path / "site" / "style.css").is_file()
     assert "http://" not in html and "https://" not in html  # opens from file://, no CDN
+    board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
+    assert board["rows"][0]["english"] == {"qs-tatoeba": None}  # tatoeba has no English side
 
     bad = tmp_path / "results" / "escape" / "broken.json"
     bad.write_text(json.dumps({"schema_version": 1, "experiment": "x"}))

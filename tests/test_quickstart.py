@@ -24,4 +24,5 @@ def test_quickstart_runs_offline_and_builds_the_leaderboard(tmp_path: Path, mini
     assert paws["languages"]["en"]["accuracy"] > 60  # the real model learns the English task
     index = (tmp_path / "site" / "index.html").read_text()
     assert "qs-paws" in index and "none (baseline)" in index and "qs-nli" in index
+    assert f"en {paws['languages']['en']['accuracy']:.1f}" in index  # English shown on its own
     assert "Δ vs baseline" in (tmp_path / "site" / "task-qs-paws.html").read_text()
