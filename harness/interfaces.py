@@ -96,6 +96,9 @@ class TaskType(ABC):
     uses_label_list: bool = False
     #: False for tasks evaluated without training (retrieval): the pipeline skips target training.
     trainable: bool = True
+    #: True when evaluation also reads the ``tune`` split of the same language (BUCC's threshold);
+    #: ``predict`` then receives it as ``tune=records``.
+    tune_split: bool = False
     #: JSON Schema for the spec's ``task_options`` object (validated with the spec), or None.
     options_schema: dict[str, Any] | None = None
 

@@ -122,6 +122,8 @@ class Pipeline:
                                           need(task, "dev", task.train_language or "en", optional=True)])
             for lang in self.eval_languages(task, target):
                 problem = need(task, "eval", lang)
+                if not problem and self.catalog.task_type(task.task_type).tune_split:
+                    problem = need(task, "tune", lang)
                 if problem and self.experiment.missing_languages == "skip":
                     self.skipped.setdefault(task.name, []).append(lang)
                 elif problem:
@@ -193,11 +195,14 @@ class Pipeline:
 
         plan = self.resolver.plan(task, "eval", lang)
         assert plan is not None  # preflight checked
+        task_type = self.catalog.task_type(task.task_type)
+        tune_plan = self.resolver.plan(task, "tune", lang) if task_type.tune_split else None
         settings = self.settings(task, config)
         key = StageKey("eval", {
             "model": model_id, "adapter": self.adapter_name,
             "task": {"name": task.name, "version": task.version, "spec": task.hash()},
             "lang": lang, "data": plan.fingerprint(), "limit": config.get("max_eval_examples"),
+            "tune": tune_plan.fingerprint() if tune_plan else None,
             "settings": {"precision": settings.precision, "max_length": settings.max_length, "options": settings.options},
         })
         reused = True
@@ -206,13 +211,13 @@ class Pipeline:
                 reused = False
                 with stage_log(work):
                     records, _ = self._load(task, "eval", lang, config.get("max_eval_examples"))
-                    task_type = self.catalog.task_type(task.task_type)
                     if "handle" not in handle_cache:
                         handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
-                    predictions = task_type.predict(task, handle_cache["handle"], records, settings)
+                    extra = {"tune": self._load(task, "tune", lang, None)[0]} if tune_plan else {}
+                    predictions = task_type.predict(task, handle_cache["handle"], records, settings, **extra)
                     metrics = [self.catalog.metric(name) for name in task.metrics]
                     scores = score(task, metrics, predictions, task_type.references(task, records), lang)
-                    scores_out = {**scores, "n": len(records)}
+                    scores_out = {"n": len(records), **scores}  # a metric may count n itself (BUCC: gold pairs)
                     (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
                     (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
                     (work / "data.json").write_text(json.dumps(plan.provenance(), indent=2), encoding="utf-8")

@@ -47,11 +47,27 @@ class RetrievalAccuracy(Metric):
         }
 
 
+class BuccF1(Metric):
+    """Precision, recall and F1 of mined pairs against the gold pairs (BUCC 2018 / XTREME)."""
+
+    def compute(self, predictions: dict, references: Sequence[Sequence[str]], language: str | None = None) -> dict[str, float]:
+        gold = {tuple(pair) for pair in references}
+        mined = {tuple(pair) for pair in predictions["pairs"]}
+        correct = len(gold & mined)
+        precision = correct / len(mined) if mined else 0.0
+        recall = correct / len(gold) if gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+        return {"bucc_f1": 100 * f1, "bucc_precision": 100 * precision, "bucc_recall": 100 * recall,
+                "threshold": float(predictions["threshold"]),
+                "threshold_tuned_on_eval": float(predictions["threshold_tuned_on_eval"]), "n": len(gold)}
+
+
 @hookimpl
 def stilts_metrics() -> list[Entry]:
     return [
         Entry("accuracy", Accuracy, "percentage of exact label matches"),
         Entry("retrieval_accuracy", RetrievalAccuracy, "top-1 nearest-neighbour accuracy (XTREME Tatoeba)"),
+        Entry("bucc_f1", BuccF1, "precision/recall/F1 of mined bitext pairs (BUCC 2018)"),
     ]
 
 

@@ -1,0 +1,42 @@
+"""BUCC 2018 corpora: ``id<TAB>sentence`` files per side and an optional gold pair file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness import hookimpl
+from harness.errors import DataError
+from harness.interfaces import DataFormat, Entry
+
+
+def read_pairs(path: Path, what: str) -> list[list[str]]:
+    rows = []
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            cells = line.split("\t")
+            if len(cells) != 2:
+                raise DataError(f"{path}: line {line_no} has {len(cells)} column(s); expected {what}")
+            rows.append([cells[0].strip(), cells[1].strip()])
+    return rows
+
+
+class BuccCorpus(DataFormat):
+    """One record per corpus: ``{"source": [[id, sentence]...], "target": [...], "gold": [[source_id,
+    target_id]...]}``; mining needs the whole corpus at once. Files: ``source``, ``target``, ``gold``."""
+
+    def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield {
+            "source": read_pairs(files["source"], "id<TAB>sentence"),
+            "target": read_pairs(files["target"], "id<TAB>sentence"),
+            "gold": read_pairs(files["gold"], "source_id<TAB>target_id") if "gold" in files else [],
+        }
+
+
+@hookimpl
+def stilts_data_formats() -> list[Entry]:
+    return [Entry("bucc_corpus", BuccCorpus, "BUCC 2018 id<TAB>sentence files and gold pairs")]
