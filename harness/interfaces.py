@@ -106,7 +106,7 @@ class TaskType(ABC):
     def head(self, task: TaskSpec) -> Head:
         """The model head this task needs."""
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, task: TaskSpec, tokenizer: Any) -> Any:
         """Pads a list of features from :meth:`encode` into a batch (default: dynamic padding)."""
         from transformers import DataCollatorWithPadding
 

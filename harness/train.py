@@ -120,7 +120,7 @@ def train(
         model=model,
         args=args,
         train_dataset=features,
-        data_collator=task_type.collator(tokenizer),
+        data_collator=task_type.collator(task, tokenizer),
         processing_class=tokenizer,
         callbacks=[SelectOnDev()],
     )

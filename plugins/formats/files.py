@@ -73,6 +73,16 @@ class JsonLines(DataFormat):
                 yield record
 
 
+class TextLines(DataFormat):
+    """Plain text, one example per non-empty line -> ``{"text": line}`` (MLM corpora)."""
+
+    def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        with open(files["path"], encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield {"text": line.rstrip("\n")}
+
+
 class AlignedLines(DataFormat):
     """Line-aligned parallel files, one sentence per line: ``files`` maps a field to a path
     (e.g. ``{"source": "tatoeba.deu-eng.deu", "target": "tatoeba.deu-eng.eng"}``)."""
@@ -98,4 +108,5 @@ def stilts_data_formats() -> list[Entry]:
         Entry("csv", Csv, "comma-separated values with a header line"),
         Entry("jsonl", JsonLines, "one JSON object per line"),
         Entry("aligned_lines", AlignedLines, "line-aligned parallel text files, one per field"),
+        Entry("text_lines", TextLines, "plain text, one example per line"),
     ]

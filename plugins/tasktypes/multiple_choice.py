@@ -23,7 +23,7 @@ class MultipleChoice(TaskType):
     def head(self, task: Any) -> Head:
         return Head("multiple_choice")
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, task: Any, tokenizer: Any) -> Any:
         from transformers import DataCollatorForMultipleChoice
 
         return DataCollatorForMultipleChoice(tokenizer)
@@ -51,7 +51,7 @@ class MultipleChoice(TaskType):
         from harness.inference import batched_forward
 
         features = self._encode(task, records, model.tokenizer, settings.max_length)
-        pad = self.collator(model.tokenizer)
+        pad = self.collator(task, model.tokenizer)
 
         def collate(chunk: list[dict]) -> dict:  # the collator wants labels: pad with a dummy, drop it
             batch = pad([{**feature, "labels": 0} for feature in chunk])

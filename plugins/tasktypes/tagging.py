@@ -56,7 +56,7 @@ class Tagging(TaskType):
     def head(self, task: Any) -> Head:
         return Head("token_classification", num_labels=len(task.labels), labels=tuple(task.labels))
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, task: Any, tokenizer: Any) -> Any:
         from transformers import DataCollatorForTokenClassification
 
         return DataCollatorForTokenClassification(tokenizer)
