@@ -123,6 +123,11 @@ class TaskType(ABC):
         ``model.model`` / ``model.tokenizer`` load lazily; ``model.embed`` gives sentence vectors.
         """
 
+    def derive_labels(self, records: Sequence[dict]) -> list[str]:
+        """The label list found in training records, for specs with ``"labels": "from_train"``
+        (open tag sets such as CCG supertags). Task types that cannot derive labels keep this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot derive labels from training data")
+
     @abstractmethod
     def references(self, task: TaskSpec, records: Sequence[dict]) -> Any:
         """Gold references for ``records`` in the form this task type's metrics take."""

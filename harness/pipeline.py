@@ -148,8 +148,9 @@ class Pipeline:
         return loaded.records, loaded.plan
 
     def train_stage(self, kind: str, task: TaskSpec, start: ModelRef, start_id: str, config: dict[str, Any],
-                    seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]]]:
-        """Train ``task`` starting from ``start``; returns the trained model's folder."""
+                    seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], list[str]]:
+        """Train ``task`` starting from ``start``; returns the trained model's folder, the stage,
+        the best dev scores, the data provenance and the label list used."""
         from harness.train import train
 
         lang = task.train_language or "en"
@@ -170,6 +171,8 @@ class Pipeline:
                 self.say(f"  training {kind} task [bold]{task.name}[/] ({settings.precision}, seed {seed}) -> {self.store.path(key)}")
                 with stage_log(work):
                     train_records, _ = self._load(task, "train", lang, config.get("max_train_examples"))
+                    if task.labels_from_train:
+                        task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(train_records))
                     dev_records = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
                     task_type = self.catalog.task_type(task.task_type)
                     handle = ModelHandle(self.adapter, start, task_type.head(task))
@@ -180,14 +183,14 @@ class Pipeline:
                     self.adapter.save(handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate"))
                     provenance = [p.provenance() for p in (train_plan, dev_plan) if p]
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
-                                                                   "data": provenance}, indent=2), encoding="utf-8")
+                                                                   "data": provenance, "labels": task.labels}, indent=2), encoding="utf-8")
             else:
                 self.say(f"  reusing {kind} stage for [bold]{task.name}[/] ({key.hash})")
         folder = self.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         info = self.store.info(key)
         record = StageRecord(kind, key.hash, str(folder), info["wall_time_s"], reused)
-        return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"]
+        return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
     def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
                    handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, dict[str, Any]]:
@@ -239,7 +242,8 @@ class Pipeline:
         if cell.intermediate != BASELINE:
             inter_task = self.task(cell.intermediate)
             inter_cfg = exp.training(inter_task, "intermediate")
-            start_ref, record, inter_dev, inter_data = self.train_stage("intermediate", inter_task, start_ref, start_id, inter_cfg, cell.seed)
+            start_ref, record, inter_dev, inter_data, _labels = self.train_stage(
+                "intermediate", inter_task, start_ref, start_id, inter_cfg, cell.seed)
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data
@@ -249,7 +253,9 @@ class Pipeline:
         dev: dict[str, float] = {}
         model_ref, model_id = start_ref, start_id
         if target_type.trainable:
-            model_ref, record, dev, target_data = self.train_stage("target", target_task, start_ref, start_id, target_cfg, cell.seed)
+            model_ref, record, dev, target_data, labels = self.train_stage("target", target_task, start_ref, start_id, target_cfg, cell.seed)
+            if target_task.labels_from_train:
+                target_task = target_task.with_labels(labels)
             model_id = f"stage:target:{record.hash}"
             stages.append(record)
             data += target_data

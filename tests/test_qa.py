@@ -179,3 +179,24 @@ def test_xquad_and_mlqa_on_real_files(catalog, shared_data: Path, minilm_dir: Pa
     assert xquad["de"]["n"] == 60 and {"squad_f1", "squad_em"} <= set(xquad["en"])
     assert xquad["en"]["squad_f1"] >= xquad["en"]["squad_em"]
     assert results["mlqa"]["languages"]["zh"]["n"] == 60 and "mlqa_f1" in results["mlqa"]["languages"]["zh"]
+
+
+def test_extractive_qa_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from tests.helpers import catalog_with_specs
+
+    specs = tmp_path / "specs"
+    write_json(specs / "train.json", SQUAD)
+    write_json(specs / "test-de.json", SQUAD)
+    write_json(specs / "tiny-qa.json", {
+        "name": "tiny-qa", "version": "1", "task_type": "extractive_qa", "role": "target",
+        "languages": {"train": "en", "eval": ["de"]}, "metrics": ["squad_f1"], "task_options": {"doc_stride": 8},
+        "sources": {"local": {"format": "squad_json", "files": {"train": "train.json", "eval": "test-{lang}.json"}}}})
+    catalog = catalog_with_specs(specs)
+    exp = write_json(tmp_path / "exp.json", {"name": "qa", "model": {"id": str(tiny_model_dir), "label": "tiny"},
+                                              "targets": ["tiny-qa"], "training": {"epochs": 1, "batch_size": 2, "max_length": 24, "precision": "fp32"}})
+    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
+                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    result = json.loads(path.read_text())
+    assert result["languages"]["de"]["n"] == 2 and {"squad_f1", "squad_em"} <= set(result["languages"]["de"])
+    preds = json.loads(Path(result["stages"][-1]["path"], "predictions.json").read_text())
+    assert set(preds) == {"q1", "q2"} and all(isinstance(v, str) for v in preds.values())

@@ -137,3 +137,36 @@ def test_panx_and_udpos_on_real_files(catalog, shared_data: Path, minilm_dir: Pa
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     assert results["panx"]["languages"]["de"]["n"] == 200
     assert results["udpos"]["languages"]["en"]["token_accuracy"] > 30  # 320 sentences already teach English POS
+
+
+def test_labels_from_train_for_open_tag_sets(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = tmp_path / "specs"
+    data.mkdir()
+    train = [("I saw her", "NP (S\\NP)/NP NP"), ("dogs bark", "N S\\NP")] * 6
+    (data / "train.tsv").write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n"
+                                            for s, tags in train), encoding="utf-8")
+    (data / "test.tsv").write_text("cats\tN\nmeow\tS[dcl]\\NP\n\n", encoding="utf-8")  # S[dcl]\NP never seen in training
+    write_json(data / "tiny-ccg.json", {
+        "name": "tiny-ccg", "version": "1", "task_type": "tagging", "role": "target",
+        "languages": {"train": "en", "eval": ["en"]}, "labels": "from_train", "metrics": ["token_accuracy"],
+        "sources": {"local": {"format": "conll_tags", "files": {"train": "train.tsv", "eval": "test.tsv"}}}})
+    catalog = catalog_with_specs(data)
+    exp = write_json(tmp_path / "exp.json", {"name": "ccg", "model": {"id": str(tiny_model_dir), "label": "tiny"},
+                                              "targets": ["tiny-ccg"], "training": {"epochs": 1, "batch_size": 4, "precision": "fp32"}})
+    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
+                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    result = json.loads(path.read_text())
+    assert result["languages"]["en"]["n"] == 1 and result["languages"]["en"]["token_accuracy"] <= 50.0  # the unseen tag is wrong
+    report = json.loads(Path(result["stages"][0]["path"], "report.json").read_text())
+    assert report["labels"] == ["(S\\NP)/NP", "N", "NP", "S\\NP"]
+
+
+def test_from_train_needs_a_task_type_that_can_derive(catalog, tmp_path: Path) -> None:
+    from harness.errors import SpecError
+
+    path = write_json(tmp_path / "x.json", {
+        "name": "x", "version": "1", "task_type": "pair_classification", "role": "target",
+        "languages": {"train": "en", "eval": ["en"]}, "labels": "from_train", "metrics": ["accuracy"],
+        "sources": {"local": {"format": "tsv", "options": {"header": True}, "files": {"train": "t.tsv"}}}})
+    with pytest.raises(SpecError, match="cannot derive labels"):
+        catalog.load_spec(path)

@@ -61,6 +61,10 @@ class Tagging(TaskType):
 
         return DataCollatorForTokenClassification(tokenizer)
 
+    def derive_labels(self, records: Sequence[dict]) -> list[str]:
+        """Every tag of the training records, sorted (for ``"labels": "from_train"``)."""
+        return sorted({str(tag) for record in records for tag in record["tags"]})
+
     def tag_ids(self, task: Any, record: dict, index: int) -> list[int]:
         labels, tags = task.labels, record["tags"]
         if len(tags) != len(record["tokens"]):
@@ -98,6 +102,8 @@ class Tagging(TaskType):
         return predictions
 
     def references(self, task: Any, records: Sequence[dict]) -> list[list[str]]:
+        if task.data.get("labels_derived"):  # open tag set: a tag unseen in training is simply never predicted
+            return [[str(tag) for tag in r["tags"]] for r in records]
         return [[task.labels[i] for i in self.tag_ids(task, r, n)] for n, r in enumerate(records)]
 
 
