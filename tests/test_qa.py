@@ -200,3 +200,19 @@ def test_extractive_qa_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir
     assert result["languages"]["de"]["n"] == 2 and {"squad_f1", "squad_em"} <= set(result["languages"]["de"])
     preds = json.loads(Path(result["stages"][-1]["path"], "predictions.json").read_text())
     assert set(preds) == {"q1", "q2"} and all(isinstance(v, str) for v in preds.values())
+
+
+def test_long_questions_are_capped_and_never_break_the_stride(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from plugins.tasktypes.qa import cap_question
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    long_question = "why " * 80 + "is the tower in paris?"
+    assert cap_question(tokenizer, long_question, 5) == "why why why why why"
+    record = {"id": "q", "question": long_question, "context": "The tower stands in Paris. " * 20,
+              "answers": {"text": ["Paris"], "answer_start": [20]}}
+    features = ExtractiveQA().encode(spec_stub(), [record], tokenizer, max_length=128)  # stride 128 > room: clamped
+    assert features and all(len(f["input_ids"]) <= 128 for f in features)
+    assert any(tokenizer.decode(f["input_ids"][f["start_positions"]: f["end_positions"] + 1]) == "paris"
+               for f in features if f["start_positions"])

@@ -23,26 +23,42 @@ OPTIONS_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "doc_stride": {"type": "integer", "minimum": 1, "description": "token overlap between windows (128)"},
+        "max_query_length": {"type": "integer", "minimum": 1, "description": "question tokens kept (64, at most a quarter of the window)"},
         "max_answer_length": {"type": "integer", "minimum": 1, "description": "longest answer in tokens (30)"},
         "n_best": {"type": "integer", "minimum": 1, "description": "start/end candidates per window (20)"},
         "allow_no_answer": {"type": "boolean", "description": "SQuAD v2.0: the empty answer can win (false)"},
         "null_score_diff_threshold": {"type": "number"},
     },
 }
-DEFAULTS = {"doc_stride": 128, "max_answer_length": 30, "n_best": 20, "allow_no_answer": False, "null_score_diff_threshold": 0.0}
+DEFAULTS = {"doc_stride": 128, "max_query_length": 64, "max_answer_length": 30, "n_best": 20, "allow_no_answer": False, "null_score_diff_threshold": 0.0}
 
 
-def windows(tokenizer: Any, records: Sequence[dict], max_length: int, stride: int) -> Any:
-    """Question + context windows with offsets; pads on the side the tokenizer wants."""
+def cap_question(tokenizer: Any, question: str, max_tokens: int) -> str:
+    """The question cut after its ``max_tokens``-th token (XTREME's max_query_length), at the
+    token's character offset so that nothing is re-tokenised differently."""
+    encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(encoded["input_ids"]) <= max_tokens:
+        return question
+    return question[: encoded["offset_mapping"][max_tokens - 1][1]]
+
+
+def windows(tokenizer: Any, records: Sequence[dict], max_length: int, stride: int, max_query: int = 64) -> Any:
+    """Question + context windows with offsets; pads on the side the tokenizer wants.
+
+    Questions keep at most ``min(max_query, max_length // 4)`` tokens and the stride is kept below
+    the room left for the context, so a long question never leaves a window smaller than its stride.
+    """
     question_first = tokenizer.padding_side == "right"
-    questions = [r["question"].lstrip() for r in records]
+    query_tokens = max(1, min(max_query, max_length // 4))
+    questions = [cap_question(tokenizer, r["question"].lstrip(), query_tokens) for r in records]
     contexts = [r["context"] for r in records]
+    room = max_length - query_tokens - 4  # special tokens around two segments
     return tokenizer(
         questions if question_first else contexts,
         contexts if question_first else questions,
         truncation="only_second" if question_first else "only_first",
         max_length=max_length,
-        stride=min(stride, max_length // 2),  # the tokenizer needs stride < window; 384/128 is unchanged
+        stride=max(1, min(stride, room // 2)),  # 384/128 and 256/128 are unchanged
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
     ), (1 if question_first else 0)
@@ -60,7 +76,7 @@ class ExtractiveQA(TaskType):
 
     def encode(self, task: Any, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
         opts = self.options(task)
-        encoded, context_id = windows(tokenizer, records, max_length, opts["doc_stride"])
+        encoded, context_id = windows(tokenizer, records, max_length, opts["doc_stride"], opts["max_query_length"])
         model_keys = [k for k in encoded.keys() if k not in ("offset_mapping", "overflow_to_sample_mapping")]
         features = []
         for i, offsets in enumerate(encoded["offset_mapping"]):
@@ -93,7 +109,7 @@ class ExtractiveQA(TaskType):
         from harness.inference import batched_forward
 
         opts = self.options(task)
-        encoded, context_id = windows(model.tokenizer, records, settings.max_length, opts["doc_stride"])
+        encoded, context_id = windows(model.tokenizer, records, settings.max_length, opts["doc_stride"], opts["max_query_length"])
         model_keys = [k for k in encoded.keys() if k not in ("offset_mapping", "overflow_to_sample_mapping")]
         features = [{k: encoded[k][i] for k in model_keys} for i in range(len(encoded["input_ids"]))]
         starts: list[Any] = [None] * len(features)
