@@ -155,7 +155,7 @@ class Pipeline:
 
         lang = task.train_language or "en"
         train_plan = self.resolver.plan(task, "train", lang)
-        dev_plan = self.resolver.plan(task, "dev", lang) if self.resolver.plans(task, "dev", lang) else None
+        dev_plan = self.resolver.plan(task, "dev", lang)  # None when no source defines a dev split
         settings = self.settings(task, config)
         key = StageKey(kind, {
             "start": start_id, "adapter": self.adapter_name,
