@@ -31,3 +31,12 @@ def catalog_with_specs(folder: Path, name: str = "test-specs"):
     from harness.registry import Catalog
 
     return Catalog(load_plugins(extra=[(name, SpecFolder(folder))]))
+
+
+def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs):
+    """A quiet pipeline for ``experiment`` with its runs and results under ``tmp_path``."""
+    from harness.experiment import load_experiment
+    from harness.pipeline import Pipeline
+
+    return Pipeline(catalog, load_experiment(experiment, catalog), runs_dir=tmp_path / "runs",
+                    results_dir=tmp_path / "results", say=lambda _message: None, **kwargs)

@@ -9,12 +9,10 @@ import pytest
 import torch
 
 from harness.errors import DataError
-from harness.experiment import load_experiment
-from harness.pipeline import Pipeline
 from plugins.formats.bucc import BuccCorpus
 from plugins.metrics.basic import BuccF1
 from plugins.tasktypes.mining import best_threshold, mine, unique_ids
-from tests.helpers import catalog_with_specs, write_json
+from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 
 def test_threshold_is_the_midpoint_below_the_best_f1_prefix() -> None:
@@ -77,8 +75,7 @@ def test_mining_end_to_end_with_a_separate_tune_split(tmp_path: Path, tiny_model
     catalog = catalog_with_specs(specs)
     exp = write_json(tmp_path / "exp.json", {"name": "bucc", "model": {"id": str(tiny_model_dir), "label": "tiny"},
                                               "targets": ["tiny-bucc"], "training": {"precision": "fp32"}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     scores = json.loads(path.read_text())["languages"]["de"]
     assert scores["n"] == 6 and scores["threshold_tuned_on_eval"] == 0.0
     assert scores["bucc_f1"] == 100.0  # identical sentences on both sides are mined exactly
@@ -105,8 +102,7 @@ def test_bucc_zh_en_subset_of_the_real_files(catalog, shared_data: Path, minilm_
         "targets": [{"task": "bucc", "languages": ["zh"]}],
         "sources": {"bucc": {"local": {"format": "bucc_corpus", "files": {"eval": dev, "tune": dev}}}},
         "training": {"max_length": 128}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                      data_dir=tmp_path / "data", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path, data_dir=tmp_path / "data").run()
     scores = json.loads(path.read_text())["languages"]["zh"]
     assert scores["n"] == len(gold) and scores["threshold_tuned_on_eval"] == 1.0  # dev is both: flagged optimistic
     assert 0 <= scores["bucc_f1"] <= 100

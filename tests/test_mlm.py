@@ -10,12 +10,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness.experiment import load_experiment
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
-from harness.pipeline import Pipeline
 from plugins.formats.files import TextLines
 from plugins.tasktypes.mlm import MaskedLM, MaskedLMScores
-from tests.helpers import catalog_with_specs, write_json
+from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 
 def test_text_lines_skip_blank_lines(tmp_path: Path) -> None:
@@ -60,8 +58,7 @@ def test_mlm_as_an_intermediate_stage(tmp_path: Path, tiny_model_dir: Path) -> N
         "name": "mlm", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "intermediate": ["tiny-mlm"],
         "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
         "training": {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "precision": "fp32", "max_eval_examples": 20}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["stages"][0]["kind"] == "intermediate" and result["config"]["intermediate"]["task"] == "tiny-mlm"
     assert "mlm_accuracy" in result["config"]["intermediate"]["dev"]
@@ -78,7 +75,6 @@ def test_mlm_on_real_xnli_premises(catalog, shared_data: Path, minilm_dir: Path,
                                       "files": {"train": "{data_dir}/xnli/dev-en.tsv", "eval": "{data_dir}/xnli/dev-en.tsv"},
                                       "slices": {"train": "0:300", "eval": "2000:2200"}}}},
         "training": {"epochs": 1, "batch_size": 16, "learning_rate": 5e-5, "max_length": 64}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                      data_dir=shared_data, say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     scores = json.loads(path.read_text())["languages"]["en"]
     assert scores["n"] == 200 and scores["masked_tokens"] > 100 and 1 < scores["perplexity"] < 1e6

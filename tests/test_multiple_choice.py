@@ -9,12 +9,10 @@ import pytest
 
 from harness.data import DataResolver
 from harness.errors import DataError
-from harness.experiment import load_experiment
-from harness.pipeline import Pipeline
 from harness.registry import Catalog
 from plugins.formats.files import Csv
 from plugins.formats.hellaswag import HellaswagText
-from tests.helpers import catalog_with_specs, write_json
+from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 
 def test_hellaswag_text_layout(tmp_path: Path) -> None:
@@ -74,8 +72,7 @@ def test_multiple_choice_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_d
     exp = write_json(tmp_path / "exp.json", {
         "name": "mc", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "targets": ["tiny-mc"],
         "training": {"epochs": 2, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert set(result["languages"]) == {"en", "de"} and result["languages"]["de"]["n"] == 16
     preds = json.loads(Path(result["stages"][-1]["path"], "predictions.json").read_text())
@@ -96,8 +93,7 @@ def test_siqa_and_hellaswag_on_real_files(catalog, shared_data: Path, minilm_dir
                 "train": "{data_dir}/hellaswag/hellaswag_val_full.txt", "eval": "{data_dir}/hellaswag/hellaswag_val_full.txt"},
                 "slices": {"train": "0:200", "eval": "5000:5150"}}}},
         "training": {"epochs": 1, "batch_size": 16, "learning_rate": 5e-5, "max_length": 128}})
-    paths = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                     data_dir=shared_data, say=lambda _m: None).run()
+    paths = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     assert results["siqa"]["languages"]["en"]["n"] == 150 and results["hellaswag"]["languages"]["en"]["n"] == 150
     assert all(0 <= r["languages"]["en"]["accuracy"] <= 100 for r in results.values())

@@ -9,15 +9,8 @@ import pytest
 
 from harness.errors import MissingResourcesError, SpecError
 from harness.experiment import load_experiment
-from harness.pipeline import Pipeline
 from harness.results import load_results
-from tests.helpers import write_json
-
-
-def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs) -> Pipeline:
-    exp = load_experiment(experiment, catalog)
-    return Pipeline(catalog, exp, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                    say=lambda _msg: None, **kwargs)
+from tests.helpers import make_pipeline, write_json
 
 
 def test_end_to_end_then_everything_is_reused(catalog, tiny_experiment: Path, tmp_path: Path) -> None:

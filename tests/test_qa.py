@@ -9,13 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from harness.errors import DataError
-from harness.experiment import load_experiment
 from harness.interfaces import RunSettings
-from harness.pipeline import Pipeline
 from plugins.formats.squad import SquadJson
 from plugins.metrics.qa import Mlqa, SquadV1, SquadV2
 from plugins.tasktypes.qa import ExtractiveQA
-from tests.helpers import write_json
+from tests.helpers import make_pipeline, write_json
 
 
 def v1(pred: str, golds: list[str]) -> dict[str, float]:
@@ -172,8 +170,7 @@ def test_xquad_and_mlqa_on_real_files(catalog, shared_data: Path, minilm_dir: Pa
         "targets": [{"task": "xquad", "languages": ["en", "de"]}, {"task": "mlqa", "languages": ["zh"]}],
         "sources": {"xquad": local_squad, "mlqa": mlqa_source},
         "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "max_length": 256, "max_eval_examples": 60}})
-    paths = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                     data_dir=shared_data, say=lambda _m: None).run()
+    paths = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     xquad = results["xquad"]["languages"]
     assert xquad["de"]["n"] == 60 and {"squad_f1", "squad_em"} <= set(xquad["en"])
@@ -194,8 +191,7 @@ def test_extractive_qa_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir
     catalog = catalog_with_specs(specs)
     exp = write_json(tmp_path / "exp.json", {"name": "qa", "model": {"id": str(tiny_model_dir), "label": "tiny"},
                                               "targets": ["tiny-qa"], "training": {"epochs": 1, "batch_size": 2, "max_length": 24, "precision": "fp32"}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["languages"]["de"]["n"] == 2 and {"squad_f1", "squad_em"} <= set(result["languages"]["de"])
     preds = json.loads(Path(result["stages"][-1]["path"], "predictions.json").read_text())

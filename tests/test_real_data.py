@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.experiment import load_experiment
-from harness.pipeline import Pipeline
+from tests.helpers import make_pipeline, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,12 +20,7 @@ def test_english_nli_intermediate_then_xnli_and_tatoeba(catalog, shared_data: Pa
     example["targets"] = [{"task": "xnli", "languages": ["en", "de", "ar"]},
                           {"task": "tatoeba", "languages": ["de", "fr", "jv"]}]
     example["training"] |= {"epochs": 1, "max_train_examples": 256, "max_eval_examples": 200}
-    path = tmp_path / "exp.json"
-    path.write_text(json.dumps(example))
-    exp = load_experiment(path, catalog)
-    pipeline = Pipeline(catalog, exp, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                        data_dir=shared_data, say=lambda _m: None)
-    paths = pipeline.run()
+    paths = make_pipeline(catalog, write_json(tmp_path / "exp.json", example), tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["cell"]["id"]: json.loads(p.read_text()) for p in paths}
     xnli = results["all-MiniLM-L6-v2__full__mnli__xnli__seed1"]
     assert set(xnli["languages"]) == {"en", "de", "ar"} and xnli["languages"]["de"]["n"] == 200

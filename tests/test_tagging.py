@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DataError
-from harness.experiment import load_experiment
-from harness.pipeline import Pipeline
 from plugins.formats.conll import ConllTags, Conllu
 from plugins.metrics.seqeval_metric import SeqevalF1, TokenAccuracy
 from plugins.tasktypes.tagging import encode_words, first_subword_positions
-from tests.helpers import catalog_with_specs, write_json
+from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 # -- metric parity: every expected number below is worked out by hand --------------------------------
 
@@ -115,8 +113,7 @@ def test_tagging_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path
     exp = write_json(tmp_path / "exp.json", {
         "name": "tag", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "targets": ["tiny-ner"],
         "training": {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "precision": "fp32"}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["task"]["main_metric"] == "seqeval_f1" and result["languages"]["de"]["n"] == 20
     assert result["languages"]["en"]["seqeval_f1"] > 50  # 3 epochs on 20 repeated sentences learn them
@@ -132,8 +129,7 @@ def test_panx_and_udpos_on_real_files(catalog, shared_data: Path, minilm_dir: Pa
         "targets": [{"task": "panx", "languages": ["en", "de"]}, {"task": "udpos", "languages": ["en", "es"]}],
         "training": {"epochs": 1, "batch_size": 32, "learning_rate": 1e-4, "max_length": 128,
                      "max_train_examples": 320, "max_eval_examples": 200}})
-    paths = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                     data_dir=shared_data, say=lambda _m: None).run()
+    paths = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     assert results["panx"]["languages"]["de"]["n"] == 200
     assert results["udpos"]["languages"]["en"]["token_accuracy"] > 30  # 320 sentences already teach English POS
@@ -153,8 +149,7 @@ def test_labels_from_train_for_open_tag_sets(tmp_path: Path, tiny_model_dir: Pat
     catalog = catalog_with_specs(data)
     exp = write_json(tmp_path / "exp.json", {"name": "ccg", "model": {"id": str(tiny_model_dir), "label": "tiny"},
                                               "targets": ["tiny-ccg"], "training": {"epochs": 1, "batch_size": 4, "precision": "fp32"}})
-    [path] = Pipeline(catalog, load_experiment(exp, catalog), runs_dir=tmp_path / "runs",
-                      results_dir=tmp_path / "results", say=lambda _m: None).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["languages"]["en"]["n"] == 1 and result["languages"]["en"]["token_accuracy"] <= 50.0  # the unseen tag is wrong
     report = json.loads(Path(result["stages"][0]["path"], "report.json").read_text())
