@@ -22,6 +22,7 @@ from harness.registry import Catalog
 from harness.tasks import TaskSpec
 
 DATA_DIR_ENV = "STILTS_DATA_DIR"
+CONCAT_ROLE = "part"  # roles part0, part1, ... : a split made of several files read in order
 log = logging.getLogger("stilts.data")
 
 
@@ -61,8 +62,7 @@ class SourcePlan:
     def describe(self) -> str:
         if self.kind == "local":
             return ", ".join(str(p) for p in self.files.values())
-        cfg = f" config {self.hub['config']}" if self.hub.get("config") else ""
-        return f"hub dataset {self.hub['dataset']}{cfg} split {self.hub['split']}"
+        return " + ".join(describe_hub_part(part) for part in self.hub.get("parts", [self.hub]))
 
     def provenance(self) -> dict[str, Any]:
         info: dict[str, Any] = {"task": self.task, "split": self.split, "lang": self.lang, "source": self.kind}
@@ -82,7 +82,7 @@ class SourcePlan:
         if self.kind == "local":
             found: dict[str, Any] = {role: file_sha256(p, p.stat().st_mtime) for role, p in sorted(self.files.items())}
         else:
-            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "revision", "filter") if k in self.hub}
+            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "parts", "revision", "filter") if k in self.hub}
         return {**found, "rows": self.rows} if self.rows else found
 
 
@@ -114,19 +114,20 @@ class DataResolver:
         local = task.sources.get("local")
         if local and split in local["files"]:
             spec_files = local["files"][split]
-            roles = spec_files if isinstance(spec_files, dict) else {"path": spec_files}
+            if isinstance(spec_files, list):  # several files of one format, read one after another
+                roles = {f"{CONCAT_ROLE}{i}": one for i, one in enumerate(spec_files)}
+            else:
+                roles = spec_files if isinstance(spec_files, dict) else {"path": spec_files}
             files = {role: self._template(t, local, lang, task.base_dir) for role, t in roles.items()}
             out.append(SourcePlan(task.name, split, lang, "local", files=files, rows=local.get("slices", {}).get(split)))
         hub = task.sources.get("hub")
         if hub and split in hub["splits"]:
-            entry = hub["splits"][split]
-            entry = {"split": entry} if isinstance(entry, str) else entry
-            config = entry.get("config", hub.get("config"))
             code = hub.get("lang_codes", {}).get(lang, lang)
-            plan_hub = {
-                "dataset": entry.get("dataset", hub["dataset"]), "config": config.replace("{lang}", code) if config else None,
-                "split": entry["split"], "revision": hub.get("revision"),
-            }
+            entry = hub["splits"][split]
+            if isinstance(entry, list):  # several splits concatenated (ANLI+)
+                plan_hub: dict[str, Any] = {"parts": [hub_part(hub, one, code) for one in entry]}
+            else:
+                plan_hub = hub_part(hub, entry, code)
             if "filter" in hub:
                 plan_hub["filter"] = {"field": hub["filter"]["field"], "prefix": hub["filter"]["prefix"].replace("{lang}", code)}
             out.append(SourcePlan(task.name, split, lang, "hub", hub=plan_hub, rows=hub.get("slices", {}).get(split)))
@@ -163,7 +164,11 @@ class DataResolver:
         if plan.kind == "local":
             source = task.sources["local"]
             reader = self.catalog.data_format(source["format"])
-            raw = reader.read(plan.files, dict(source.get("options", {})))
+            options = dict(source.get("options", {}))
+            if any(role.startswith(CONCAT_ROLE) for role in plan.files):
+                raw = itertools.chain.from_iterable(reader.read({"path": path}, options) for path in plan.files.values())
+            else:
+                raw = reader.read(plan.files, options)
             where = plan.describe()
         else:
             source = task.sources["hub"]
@@ -243,15 +248,35 @@ def label_index(task: TaskSpec, source: dict[str, Any], value: Any, index: int, 
     raise DataError(f"task {task.name!r}, {where}, record {index}: label {value!r} is not in the label list {labels}")
 
 
+def hub_part(hub: dict[str, Any], entry: str | dict[str, Any], code: str) -> dict[str, Any]:
+    """One hub split named by a spec entry (a split name, or an object overriding dataset/config)."""
+    entry = {"split": entry} if isinstance(entry, str) else entry
+    config = entry.get("config", hub.get("config"))
+    dataset = entry.get("dataset", hub["dataset"])
+    # the source's revision pins its own dataset; another dataset is pinned by the entry itself
+    revision = entry.get("revision", hub.get("revision") if dataset == hub["dataset"] else None)
+    return {"dataset": dataset, "config": config.replace("{lang}", code) if config else None,
+            "split": entry["split"], "revision": revision}
+
+
+def describe_hub_part(part: dict[str, Any]) -> str:
+    cfg = f" config {part['config']}" if part.get("config") else ""
+    return f"hub dataset {part['dataset']}{cfg} split {part['split']}"
+
+
 def load_hub_split(plan: SourcePlan) -> Any:
+    """The plan's hub rows: one split, or several concatenated in order."""
     import datasets  # lazy: heavy
 
     hub = plan.hub
-    rows = datasets.load_dataset(hub["dataset"], hub.get("config"), split=hub["split"], revision=hub.get("revision"))
-    if "filter" in hub:
-        field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
-        rows = rows.filter(lambda row: str(row[field]).startswith(prefix))
-    return rows
+    parts = []
+    for part in hub.get("parts", [hub]):
+        rows = datasets.load_dataset(part["dataset"], part.get("config"), split=part["split"], revision=part.get("revision"))
+        if "filter" in hub:
+            field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
+            rows = rows.filter(lambda row: str(row[field]).startswith(prefix))
+        parts.append(rows)
+    return parts[0] if len(parts) == 1 else itertools.chain.from_iterable(parts)
 
 
 def hub_split_cached(plan: SourcePlan) -> bool:

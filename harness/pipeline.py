@@ -193,7 +193,7 @@ class Pipeline:
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
     def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
-                   handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, dict[str, Any]]:
+                   handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]]]:
         from harness.train import score
 
         plan = self.resolver.plan(task, "eval", lang)
@@ -223,10 +223,12 @@ class Pipeline:
                     scores_out = {"n": len(records), **scores}  # a metric may count n itself (BUCC: gold pairs)
                     (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
                     (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
-                    (work / "data.json").write_text(json.dumps(plan.provenance(), indent=2), encoding="utf-8")
+                    used = [p.provenance() for p in (plan, tune_plan) if p]  # BUCC: the threshold's split too
+                    (work / "data.json").write_text(json.dumps(used, indent=2), encoding="utf-8")
         folder = self.store.path(key)
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
+        provenance = provenance if isinstance(provenance, list) else [provenance]  # stages cached before tune provenance
         info = self.store.info(key)
         return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance
 
@@ -269,7 +271,7 @@ class Pipeline:
             scores, record, provenance = self.eval_stage(target_task, model_ref, model_id, lang, target_cfg, handle_cache)
             languages[lang] = scores
             stages.append(record)
-            data.append(provenance)
+            data += provenance
             self.say(f"    {target_task.name} {lang}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
                      + (" (cached)" if record.reused else ""))
         return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)

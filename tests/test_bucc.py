@@ -76,8 +76,10 @@ def test_mining_end_to_end_with_a_separate_tune_split(tmp_path: Path, tiny_model
     exp = write_json(tmp_path / "exp.json", {"name": "bucc", "model": {"id": str(tiny_model_dir), "label": "tiny"},
                                               "targets": ["tiny-bucc"], "training": {"precision": "fp32"}})
     [path] = make_pipeline(catalog, exp, tmp_path).run()
-    scores = json.loads(path.read_text())["languages"]["de"]
+    result = json.loads(path.read_text())
+    scores = result["languages"]["de"]
     assert scores["n"] == 6 and scores["threshold_tuned_on_eval"] == 0.0
+    assert [entry["split"] for entry in result["data"]] == ["eval", "tune"]  # the threshold's split is recorded
     assert scores["bucc_f1"] == 100.0  # identical sentences on both sides are mined exactly
 
 

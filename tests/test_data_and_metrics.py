@@ -100,3 +100,36 @@ def test_relative_data_dir_is_relative_to_the_working_directory(catalog, tmp_pat
     monkeypatch.chdir(tmp_path)
     plan = DataResolver(catalog, Path("some/data")).plans(catalog.task("xnli"), "eval", "de")[0]
     assert plan.files["path"] == tmp_path / "some" / "data" / "xnli" / "dev-de.tsv"
+
+
+def test_local_split_from_several_files_reads_them_in_order(catalog, tmp_path: Path) -> None:
+    (tmp_path / "r2.tsv").write_text("c\td\tno\n", encoding="utf-8")
+    spec = spec_with(catalog, tmp_path, "a\tb\tyes\n", files={"train": ["train.tsv", "r2.tsv"]})
+    loaded = DataResolver(catalog).load(spec, "train", "en")
+    assert [r["text_a"] for r in loaded.records] == ["a", "c"]
+    assert sorted(loaded.plan.fingerprint()) == ["part0", "part1"]
+
+
+def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(catalog, tmp_path: Path, monkeypatch) -> None:
+    """ANLI+: several hub splits of different datasets make one training split."""
+    import datasets
+
+    tables = {("anli", "train_r1+train_r2"): [{"p": "a", "h": "b", "y": 0}],
+              ("snli", "train"): [{"p": "c", "h": "d", "y": -1}, {"p": "e", "h": "f", "y": 1}]}
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None, revision=None):
+        calls.append((name, revision))
+        return tables[(name, split)]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    spec = catalog.load_spec(write_json(tmp_path / "plus.json", {
+        "name": "plus", "version": "1", "task_type": "pair_classification", "role": "intermediate",
+        "languages": {"train": "en", "eval": ["en"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
+        "fields": {"text_a": "p", "text_b": "h", "label": "y"},
+        "sources": {"hub": {"dataset": "anli", "revision": "v1", "drop_labels": [-1], "splits": {
+            "train": [{"split": "train_r1+train_r2"}, {"dataset": "snli", "split": "train"}]}}}}))
+    loaded = DataResolver(catalog).load(spec, "train", "en")
+    assert [r["text_a"] for r in loaded.records] == ["a", "e"] and loaded.dropped == 1
+    assert calls == [("anli", "v1"), ("snli", None)]
+    assert loaded.plan.describe() == "hub dataset anli split train_r1+train_r2 + hub dataset snli split train"
