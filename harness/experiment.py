@@ -35,6 +35,24 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "method": {"kind": "full"},
 }
 
+#: Filled in for a LoRA method so that the stage hash and the result state every value used.
+LORA_DEFAULTS: dict[str, Any] = {"r": 8, "alpha": 16, "dropout": 0.1}
+
+
+def resolve_method(method: dict[str, Any]) -> dict[str, Any]:
+    """The method with its defaults filled in (``target_modules`` stays absent: the adapter picks)."""
+    if method.get("kind") == "lora":
+        return {"kind": "lora", **LORA_DEFAULTS, **method}
+    return dict(method)
+
+
+def method_label(method: dict[str, Any]) -> str:
+    """Short name of a method for cell ids and the leaderboard: ``full``, ``lora-r8``."""
+    method = resolve_method(method)
+    if method["kind"] == "lora":
+        return f"lora-r{method['r']}"
+    return str(method["kind"])
+
 
 @dataclass(frozen=True)
 class Target:
@@ -163,10 +181,16 @@ class Experiment:
             resolved.update(self.data.get("intermediate_training", {}))
         elif target is not None:
             resolved.update(target.training)
+        resolved["method"] = resolve_method(resolved["method"])
         return resolved
 
     def method_label(self) -> str:
-        return str(self.data.get("training", {}).get("method", {}).get("kind", "full"))
+        """The experiment's method (part of every cell id): the target stage's method, preceded
+        by the intermediate stage's when that differs (``lora-r8>full``)."""
+        shared = self.data.get("training", {}).get("method", TRAINING_DEFAULTS["method"])
+        inter = self.data.get("intermediate_training", {}).get("method", shared)
+        label = method_label(shared)
+        return label if method_label(inter) == label else f"{method_label(inter)}>{label}"
 
 
 def load_experiment(path: Path, catalog: Catalog) -> Experiment:

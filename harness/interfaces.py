@@ -136,8 +136,8 @@ class TaskType(ABC):
 class ModelAdapter(ABC):
     """How an encoder is loaded, prepared for training and saved.
 
-    The training method (``full`` now; ``lora`` and friends later) is passed as a dict so that
-    adding methods never changes this interface.
+    The training method (``{"kind": "full"}`` or ``{"kind": "lora", "r": 8, ...}``) is passed as
+    a dict so that adding methods never changes this interface.
     """
 
     @abstractmethod
@@ -153,6 +153,11 @@ class ModelAdapter(ABC):
         kind = method.get("kind", "full")
         if kind != "full":
             raise NotImplementedError(f"{type(self).__name__} does not support method {kind!r}")
+        return model
+
+    def finish_training(self, model: Any, method: dict[str, Any]) -> Any:
+        """Undo ``prepare_for_training``'s wrapping after training: a plain model the next stage,
+        ``save`` and evaluation can use (LoRA: adapters merged into the weights)."""
         return model
 
     @abstractmethod

@@ -134,6 +134,7 @@ def train(
     for line in trainer.state.log_history:
         log.info("trainer %s", line)
     del trainer
+    handle.use_model(handle.adapter.finish_training(model, config["method"]))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return report

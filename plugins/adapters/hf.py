@@ -70,6 +70,32 @@ class HuggingFaceAdapter(ModelAdapter):
             kwargs["label2id"] = {label: i for i, label in enumerate(head.labels)}
         return auto.from_pretrained(ref.id, **kwargs)
 
+    def prepare_for_training(self, model: Any, method: dict[str, Any]) -> Any:
+        """``full``: unchanged. ``lora``: peft LoRA adapters on the encoder (``target_modules``
+        default: peft's per-architecture choice, e.g. query/value); the task head (every
+        top-level module but the encoder) is trained in full."""
+        if method.get("kind", "full") == "full":
+            return model
+        if method["kind"] != "lora":
+            return super().prepare_for_training(model, method)
+        from peft import LoraConfig, get_peft_model
+
+        heads = [name for name, child in model.named_children()
+                 if name != model.base_model_prefix and any(True for _ in child.parameters())]
+        config = LoraConfig(r=method["r"], lora_alpha=method["alpha"], lora_dropout=method["dropout"],
+                            target_modules=method.get("target_modules"), modules_to_save=heads or None)
+        wrapped = get_peft_model(model, config)
+        trainable, total = wrapped.get_nb_trainable_parameters()
+        log.info("LoRA r=%s alpha=%s on %s: %d of %d parameters trainable (%.2f%%)", method["r"], method["alpha"],
+                 sorted(wrapped.peft_config["default"].target_modules), trainable, total, 100 * trainable / total)
+        return wrapped
+
+    def finish_training(self, model: Any, method: dict[str, Any]) -> Any:
+        """LoRA: merge the adapters into the weights, so every later stage gets a plain model."""
+        if method.get("kind", "full") == "lora":
+            return model.merge_and_unload()
+        return model
+
     def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
         target = model.base_model if encoder_only else model
         target.save_pretrained(out_dir)

@@ -1,0 +1,71 @@
+"""Training methods: LoRA through peft, seeds, reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.experiment import load_experiment, method_label, resolve_method
+from harness.results import load_results
+from tests.helpers import make_pipeline, write_json
+
+
+def tiny(tmp_path: Path, tiny_model_dir: Path, name: str = "m", **extra) -> Path:
+    data = {
+        "name": name, "model": {"id": str(tiny_model_dir), "label": "tiny-bert"},
+        "intermediate": ["qs-nli"], "targets": [{"task": "qs-paws", "languages": ["en", "de"]}],
+        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "max_length": 48,
+                     "max_train_examples": 48, "max_eval_examples": 24, "precision": "fp32"},
+    }
+    for key, value in extra.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) and key in data else value
+    return write_json(tmp_path / f"{name}.json", data)
+
+
+def test_lora_defaults_and_labels() -> None:
+    assert resolve_method({"kind": "lora"}) == {"kind": "lora", "r": 8, "alpha": 16, "dropout": 0.1}
+    assert method_label({"kind": "lora", "r": 4}) == "lora-r4" and method_label({"kind": "full"}) == "full"
+
+
+def test_lora_trains_adapters_and_the_head_only(catalog, tiny_model_dir: Path) -> None:
+    from harness.interfaces import Head, ModelRef
+
+    adapter = catalog.adapter("hf")
+    model = adapter.load_model(ModelRef(str(tiny_model_dir)), Head("sequence_classification", num_labels=3))
+    wrapped = adapter.prepare_for_training(model, resolve_method({"kind": "lora", "r": 2}))
+    trainable = {name for name, p in wrapped.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in name or "classifier" in name for name in trainable)
+    assert any("classifier" in name for name in trainable)  # the task head is trained in full
+    merged = adapter.finish_training(wrapped, {"kind": "lora"})
+    assert type(merged).__name__ == "BertForSequenceClassification"
+    assert not any("lora_" in name for name, _ in merged.named_parameters())
+
+
+def test_lora_end_to_end_hands_over_a_merged_encoder(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    exp = tiny(tmp_path, tiny_model_dir, training={"method": {"kind": "lora", "r": 4}, "learning_rate": 5e-3})
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    result = json.loads(path.read_text())
+    assert result["cell"]["method"] == "lora-r4" and "__lora-r4__" in result["cell"]["id"]
+    assert result["config"]["intermediate"]["training"]["method"] == {"kind": "lora", "r": 4, "alpha": 16, "dropout": 0.1}
+    inter = Path(result["stages"][0]["path"]) / "model"
+    assert (inter / "config.json").is_file() and not (inter / "adapter_config.json").exists()  # merged, plain model
+    assert set(result["languages"]) == {"en", "de"}
+    # full fine-tuning of the same experiment is a different cell and different stages
+    full = tiny(tmp_path, tiny_model_dir, name="f")
+    [full_path] = make_pipeline(catalog, full, tmp_path).run()
+    other = json.loads(full_path.read_text())
+    assert other["cell"]["method"] == "full" and other["stages"][0]["hash"] != result["stages"][0]["hash"]
+
+
+def test_intermediate_method_differing_from_the_target_is_in_the_label(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    exp = load_experiment(tiny(tmp_path, tiny_model_dir, intermediate_training={"method": {"kind": "lora"}}), catalog)
+    assert exp.method_label() == "lora-r8>full"
+
+
+def test_full_method_takes_no_lora_options(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from harness.errors import SpecError
+
+    with pytest.raises(SpecError, match="/training/method"):
+        load_experiment(tiny(tmp_path, tiny_model_dir, training={"method": {"kind": "full", "r": 4}}), catalog)
