@@ -33,7 +33,16 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "length_grouping": True,
     "method": {"kind": "full"},
+    "checkpoint_every": 500,
 }
+
+#: Settings that change how a stage runs but not what it computes: left out of stage hashes.
+NOT_HASHED = ("checkpoint_every",)
+
+
+def hashed_training(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved training config that identifies a stage's output."""
+    return {key: value for key, value in config.items() if key not in NOT_HASHED}
 
 #: Filled in for a LoRA method so that the stage hash and the result state every value used.
 LORA_DEFAULTS: dict[str, Any] = {"r": 8, "alpha": 16, "dropout": 0.1}

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.data import DataResolver, SourcePlan, offline_mode
 from harness.errors import MissingResourcesError
-from harness.experiment import BASELINE, Cell, Experiment, Target
+from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
 from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
@@ -162,7 +162,7 @@ class Pipeline:
             "task": {"name": task.name, "version": task.version, "spec": task.hash()},
             "data": {"train": train_plan.fingerprint() if train_plan else None,
                      "dev": dev_plan.fingerprint() if dev_plan else None},
-            "training": config, "precision": settings.precision, "seed": seed,
+            "training": hashed_training(config), "precision": settings.precision, "seed": seed,
         })
         reused = True
         with self.store.build(key) as work:

@@ -1,9 +1,10 @@
 """Content-addressed stage outputs: ``runs/<kind>/<hash>/``, built atomically, reused forever.
 
 A stage's hash covers exactly what determines its output (model, data fingerprints, spec,
-hyperparameters, seed, upstream stage). A stage is built in a temporary folder and renamed into
-place only when complete, so an interrupted stage leaves no half-written output: the next run
-deletes the leftovers and builds it again. A file lock stops two processes (parallel tox
+hyperparameters, seed, upstream stage). A stage is built in a work folder (``.<hash>.partial``) and renamed
+into place only when complete, so an interrupted stage leaves no half-written output. The next
+run keeps the work folder's ``checkpoints/`` (training resumes from the last one, optimizer,
+scheduler and RNG state included) and deletes everything else. A file lock stops two processes (parallel tox
 environments) from building the same stage at once; the second one waits and reuses it.
 """
 
@@ -26,6 +27,8 @@ from harness.tasks import canonical_json, content_hash
 #: Bump when the layout of stage outputs changes: old stages are then rebuilt, not misread.
 STAGE_FORMAT = 1
 MARKER = "stage.json"
+#: Sub-folder of a work folder that survives an interruption: training resumes from it.
+CHECKPOINTS = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class StageStore:
     def build(self, key: StageKey) -> Iterator[Path | None]:
         """Yield a fresh work folder, or None when the stage is already complete.
 
-        On normal exit the folder becomes ``path(key)``; on error it is left for the next
-        run to delete (and the stage is rebuilt from scratch).
+        On normal exit the folder becomes ``path(key)``; on error it stays, and the next build
+        of the same key gets it back with only its ``checkpoints/`` sub-folder kept.
         """
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -64,15 +67,18 @@ class StageStore:
             if self.is_done(key):
                 yield None
                 return
-            for leftover in final.parent.glob(f".{key.hash}.tmp-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
             if final.exists():  # a folder without marker: incomplete, never trusted
                 shutil.rmtree(final)
-            work = final.parent / f".{key.hash}.tmp-{os.getpid()}"
-            work.mkdir()
+            work = final.parent / f".{key.hash}.partial"
+            if work.is_dir():  # an interrupted build: keep its checkpoints, drop everything else
+                for leftover in work.iterdir():
+                    if leftover.name != CHECKPOINTS:
+                        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            work.mkdir(exist_ok=True)
             started = time.time()
             yield work
             marker = {"kind": key.kind, "hash": key.hash, "inputs": key.inputs,
                       "wall_time_s": round(time.time() - started, 3), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)  # only needed while unfinished
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)

@@ -69,3 +69,50 @@ def test_full_method_takes_no_lora_options(catalog, tiny_model_dir: Path, tmp_pa
 
     with pytest.raises(SpecError, match="/training/method"):
         load_experiment(tiny(tmp_path, tiny_model_dir, training={"method": {"kind": "full", "r": 4}}), catalog)
+
+
+def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_numbers(
+        catalog, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 epochs x 3 steps, a checkpoint every 2 steps, a crash in step 5: resuming from the
+    step-4 checkpoint (optimizer, scheduler, RNG, dev selection) ends where an uninterrupted run does."""
+    from transformers import Trainer
+
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=["none"],
+               training={"epochs": 2, "checkpoint_every": 2, "max_train_examples": 48})
+    [uninterrupted] = make_pipeline(catalog, exp, tmp_path / "a").run()
+
+    real_step, calls = Trainer.training_step, []
+
+    def crash_in_step_5(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", crash_in_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        make_pipeline(catalog, exp, tmp_path / "b").run()
+    [partial] = (tmp_path / "b" / "runs" / "target").glob(".*.partial")
+    assert (partial / "checkpoints" / "checkpoint-4").is_dir()
+    monkeypatch.setattr(Trainer, "training_step", real_step)
+    [resumed] = make_pipeline(catalog, exp, tmp_path / "b").run()
+
+    first, second = json.loads(uninterrupted.read_text()), json.loads(resumed.read_text())
+    report = json.loads((Path(second["stages"][0]["path"]) / "report.json").read_text())["report"]
+    assert report["resumed_from_step"] == 4 and report["steps"] == 6 and len(report["dev_scores"]) == 2
+    assert second["dev"] == first["dev"] and second["languages"] == first["languages"]
+    assert second["stages"][0]["hash"] == first["stages"][0]["hash"]
+    assert not (Path(second["stages"][0]["path"]) / "checkpoints").exists()  # dropped once complete
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    exp = tiny(tmp_path, tiny_model_dir, seeds=[1, 2])
+    one = {json.loads(p.read_text())["cell"]["seed"]: json.loads(p.read_text()) for p in make_pipeline(catalog, exp, tmp_path / "a").run()}
+    two = {json.loads(p.read_text())["cell"]["seed"]: json.loads(p.read_text()) for p in make_pipeline(catalog, exp, tmp_path / "b").run()}
+    for seed in (1, 2):
+        assert one[seed]["languages"] == two[seed]["languages"] and one[seed]["dev"] == two[seed]["dev"]
+    assert one[1]["stages"][0]["hash"] != one[2]["stages"][0]["hash"]
+    weights = [(Path(one[seed]["stages"][1]["path"]) / "model" / "model.safetensors").read_bytes() for seed in (1, 2)]
+    assert weights[0] != weights[1]  # the seed reaches the head init, dropout and data order
+    again = (Path(two[1]["stages"][1]["path"]) / "model" / "model.safetensors").read_bytes()
+    assert again == weights[0]  # same seed: bit-identical trained weights

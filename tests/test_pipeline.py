@@ -58,7 +58,7 @@ def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_
     with pytest.raises(KeyboardInterrupt):
         make_pipeline(catalog, tiny_experiment, tmp_path).run()
     assert trained == ["qs-paws", "qs-nli"]
-    assert list((tmp_path / "runs" / "target").glob(".*.tmp-*"))  # the interrupted stage's work folder
+    assert list((tmp_path / "runs" / "target").glob(".*.partial/half-written.bin"))  # the interrupted stage's work folder
     assert len(list((tmp_path / "runs" / "target").glob("*/stage.json"))) == 1
     assert len(list((tmp_path / "results").rglob("*.json"))) == 2  # finished cells' results are kept
 
@@ -66,7 +66,7 @@ def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_
     monkeypatch.setattr(train_module, "train", lambda **kw: (trained.append(kw["task"].name), real_train(**kw))[1])
     paths = make_pipeline(catalog, tiny_experiment, tmp_path).run()
     assert len(paths) == 4 and trained == ["qs-paws"]  # only the interrupted stage is trained again
-    assert not list((tmp_path / "runs" / "target").glob(".*.tmp-*"))  # leftovers removed
+    assert not list((tmp_path / "runs" / "target").glob(".*.partial"))  # leftovers removed
     resumed = json.loads(next(p for p in paths if "qs-nli__qs-paws" in p.name).read_text())
     assert [(s["kind"], s["reused"]) for s in resumed["stages"][:2]] == [("intermediate", True), ("target", False)]
 
