@@ -42,6 +42,11 @@ class Row:
         values = self.scores.get(target)
         return statistics.fmean(values) if values else None
 
+    def std(self, target: str) -> float | None:
+        """Sample standard deviation over seeds (None with fewer than two seeds)."""
+        values = self.scores.get(target, [])
+        return statistics.stdev(values) if len(values) > 1 else None
+
     def lang_mean(self, target: str, lang: str) -> float | None:
         values = self.languages.get(target, {}).get(lang)
         return statistics.fmean(values) if values else None
@@ -96,7 +101,7 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
         cells = []
         for target in targets:
             value = row.mean(target)
-            cells.append({"value": value, "seeds": row.seeds(target), "english": row.lang_mean(target, "en"),
+            cells.append({"value": value, "std": row.std(target), "seeds": row.seeds(target), "english": row.lang_mean(target, "en"),
                           "delta": None if row.intermediate == BASELINE or base is None else delta(value, base.mean(target))})
         present = [c["value"] for c in cells if c["value"] is not None]
         overall = statistics.fmean(present) if len(present) == len(targets) and present else None
@@ -120,7 +125,8 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
             if base is not None and row.intermediate != BASELINE and name in base.scores:
                 deltas = [delta(v, base.lang_mean(name, lang)) for v, lang in zip(langs, info["languages"])]
                 deltas.append(delta(row.mean(name), base.mean(name)))
-            table.append({"row": row, "langs": langs, "mean": row.mean(name), "deltas": deltas, "seeds": row.seeds(name)})
+            table.append({"row": row, "langs": langs, "mean": row.mean(name), "std": row.std(name), "deltas": deltas,
+                          "seeds": row.seeds(name)})
         html = env.get_template("task.html.j2").render(task=name, info=info, table=table, **common)
         (out_dir / pages[name]).write_text(html, encoding="utf-8")
 
@@ -128,6 +134,9 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
         "targets": {n: {k: v for k, v in i.items()} for n, i in targets.items()},
         "rows": [{"model": s["row"].model, "method": s["row"].method, "intermediate": s["row"].intermediate,
                   "scores": {t: c["value"] for t, c in zip(targets, s["cells"])},
+                  "std": {t: c["std"] for t, c in zip(targets, s["cells"])},
+                  "seeds": {t: c["seeds"] for t, c in zip(targets, s["cells"])},
+                  "per_seed": {t: list(s["row"].scores.get(t, [])) for t in targets},
                   "english": {t: c["english"] for t, c in zip(targets, s["cells"])},
                   "delta_vs_baseline": {t: c["delta"] for t, c in zip(targets, s["cells"])},
                   "overall": s["overall"]} for s in summary],

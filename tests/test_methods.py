@@ -116,3 +116,27 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(catalog, ti
     assert weights[0] != weights[1]  # the seed reaches the head init, dropout and data order
     again = (Path(two[1]["stages"][1]["path"]) / "model" / "model.safetensors").read_bytes()
     assert again == weights[0]  # same seed: bit-identical trained weights
+
+
+def test_leaderboard_gives_mean_and_std_over_seeds(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import statistics
+
+    from harness.leaderboard import build_site
+
+    exp = write_json(tmp_path / "exp.json", {"name": "seeds", "model": {"id": str(tiny_model_dir), "label": "tiny"},
+                                              "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
+                                              "training": {"max_eval_examples": 10, "precision": "fp32"}})
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    template = json.loads(path.read_text())
+    path.unlink()
+    for seed, score in ((1, 40.0), (2, 44.0), (3, 45.0)):  # three seeds' results of one cell
+        result = json.loads(json.dumps(template))
+        result["cell"].update(seed=seed, id=f"tiny__full__none__qs-tatoeba__seed{seed}")
+        result["languages"]["de"]["retrieval_accuracy"] = result["aggregate"]["mean"] = score
+        write_json(path.parent / f"seed{seed}.json", result)
+    index = build_site(tmp_path / "results", tmp_path / "site")
+    [row] = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
+    assert row["seeds"]["qs-tatoeba"] == 3 and sorted(row["per_seed"]["qs-tatoeba"]) == [40.0, 44.0, 45.0]
+    assert row["scores"]["qs-tatoeba"] == pytest.approx(43.0)
+    assert row["std"]["qs-tatoeba"] == pytest.approx(statistics.stdev([40.0, 44.0, 45.0]))
+    assert "± 2.6 (3 seeds)" in index.read_text()
