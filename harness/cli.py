@@ -100,6 +100,28 @@ def run(
 
 
 @app.command()
+def rerun(
+    result: Annotated[Path, typer.Argument(help="A result JSON file written by `stilts run`.")],
+    runs_dir: Annotated[Optional[Path], typer.Option(help="Stage cache to use (default: a fresh temporary one, so every stage is recomputed).")] = None,
+    results_dir: Annotated[Path, typer.Option(help="Where the rerun's result goes.")] = Path("reruns"),
+    data_dir: Annotated[Optional[Path], typer.Option(help="Value of {data_dir} (default: the one the result used).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
+    tolerance: Annotated[float, typer.Option(help="Largest score difference still counted as equal.")] = 0.0,
+) -> None:
+    """Run a result's cell again from its stored configuration and compare the scores."""
+    from harness.rerun import describe, rerun_result
+
+    path, differences = rerun_result(State.catalog(), result, runs_dir=runs_dir, results_dir=results_dir,
+                                     data_dir=data_dir, device=device, tolerance=tolerance, say=console.print)
+    if differences:
+        console.print(f"[red]{len(differences)} score(s) differ[/] (new result: {path}):")
+        for line in describe(differences):
+            console.print(f"  {escape(line)}")
+        raise typer.Exit(1)
+    console.print(f"[green]reproduced[/]: every score equals the stored one (new result: {path})")
+
+
+@app.command()
 def prefetch(experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
              data_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
     """Download every model and hub dataset an experiment needs into the local caches."""

@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import SpecError, SpecIssue, UnknownNameError
 from harness.interfaces import ModelRef
 from harness.registry import Catalog
-from harness.specs import load_validated
+from harness.specs import load_validated, validate_data
 from harness.tasks import TaskSpec
 
 BASELINE = "none"
@@ -159,6 +159,15 @@ class Experiment:
                               if (item if isinstance(item, str) else item["task"]) in names]
         return Experiment(self.path, data)
 
+    def for_cell(self, cell: Cell) -> dict[str, Any]:
+        """This experiment's data limited to one cell (what ``stilts rerun`` runs again)."""
+        data = dict(self.data)
+        data["intermediate"] = [cell.intermediate]
+        data["targets"] = [item for item in self.data["targets"]
+                           if (item if isinstance(item, str) else item["task"]) == cell.target.task]
+        data["seeds"] = [cell.seed]
+        return data
+
     def model_ref(self) -> ModelRef:
         """The model to start from: a package-shipped folder, a local folder, or a hub id."""
         model = self.model
@@ -202,10 +211,17 @@ class Experiment:
         return label if method_label(inter) == label else f"{method_label(inter)}>{label}"
 
 
-def load_experiment(path: Path, catalog: Catalog) -> Experiment:
-    """Validate an experiment file against its schema and the catalog (tasks, roles)."""
+def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = None) -> Experiment:
+    """Validate an experiment file against its schema and the catalog (tasks, roles).
+
+    ``data`` given: validate that instead of reading ``path`` (a result's stored experiment);
+    ``path`` still anchors relative paths.
+    """
     path = Path(path)
-    data = load_validated(path, "experiment")
+    if data is None:
+        data = load_validated(path, "experiment")
+    else:
+        validate_data(data, "experiment", f"{path} (as stored in a result)")
     experiment = Experiment(path, data)
     issues: list[SpecIssue] = []
 

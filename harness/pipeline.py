@@ -306,6 +306,8 @@ class Pipeline:
             "runtime": {"device": device_description(self.device), "precision": settings.precision,
                         "threads": torch.get_num_threads(), "batch_size": target_cfg.get("batch_size"),
                         "versions": package_versions(), "git_revision": git_revision()},
+            "rerun": {"experiment_file": str(exp.path.resolve()), "experiment": exp.for_cell(cell),
+                      "data_dir": str(self.resolver.data_dir)},
             "wall_time_s": round(sum(s.wall_time_s for s in stages), 3),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }

@@ -140,3 +140,26 @@ def test_leaderboard_gives_mean_and_std_over_seeds(catalog, tiny_model_dir: Path
     assert row["scores"]["qs-tatoeba"] == pytest.approx(43.0)
     assert row["std"]["qs-tatoeba"] == pytest.approx(statistics.stdev([40.0, 44.0, 45.0]))
     assert "± 2.6 (3 seeds)" in index.read_text()
+
+
+def test_rerun_reproduces_a_result_from_its_stored_configuration(catalog, tiny_model_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=["none"])
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    exp.unlink()  # the result alone is enough
+    monkeypatch.chdir(tmp_path)
+    outcome = CliRunner().invoke(app, ["rerun", str(path)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "reproduced" in outcome.output
+    [again] = (tmp_path / "reruns").rglob("*.json")
+    assert json.loads(again.read_text())["languages"] == json.loads(path.read_text())["languages"]
+
+    tampered = json.loads(path.read_text())
+    tampered["languages"]["de"]["accuracy"] += 1.0
+    path.write_text(json.dumps(tampered))
+    outcome = CliRunner().invoke(app, ["rerun", str(path)])
+    assert outcome.exit_code == 1 and "de accuracy: stored" in outcome.output
