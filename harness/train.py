@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,35 +66,49 @@ def train(
     work_dir: Path,
 ) -> TrainReport:
     """Fine-tune ``handle.model`` in place on ``train_records``; keep the best dev epoch."""
-    import torch
-    from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import set_seed
 
     set_seed(seed)
     tokenizer = handle.tokenizer
     model = handle.adapter.prepare_for_training(handle.model, config["method"])
     handle.use_model(model)  # dev predictions during training must see the model being trained
     features = task_type.encode(task, train_records, tokenizer, config["max_length"])
-    on_cpu = eval_settings.device == "cpu"
-    batch, accumulation = config["batch_size"], config["gradient_accumulation_steps"]
-    steps_per_epoch = math.ceil(len(features) / (batch * accumulation))
+    steps_per_epoch = math.ceil(len(features) / (config["batch_size"] * config["gradient_accumulation_steps"]))
     report = TrainReport(examples=len(features), steps=0, epochs=config["epochs"])
-    selection = DevSelection(work_dir, task, task_type, handle, metrics, dev_records, eval_settings, report)
-    checkpoints = work_dir / CHECKPOINTS
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
-    args = TrainingArguments(
-        output_dir=str(checkpoints),
-        per_device_train_batch_size=batch,
-        gradient_accumulation_steps=accumulation,
+    def evaluate() -> dict[str, float] | None:
+        if not dev_records:
+            return None
+        predictions = task_type.predict(task, handle, dev_records, eval_settings)
+        return score(task, metrics, predictions, task_type.references(task, dev_records), task.train_language)
+
+    sign = 1.0 if all(m.higher_is_better for m in metrics) else -1.0
+    selection = DevSelection(work_dir, evaluate, task.main_metric, sign, lambda: handle.model, report)
+    args = training_arguments(config, eval_settings, seed, work_dir, steps_per_epoch,
+                              train_sampling_strategy="group_by_length" if config["length_grouping"] else "random")
+    run_trainer(model, args, features, task_type.collator(task, tokenizer), tokenizer, selection, report)
+    handle.use_model(handle.adapter.finish_training(model, config["method"]))
+    return report
+
+
+def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int, work_dir: Path, steps_per_epoch: int,
+                       **overrides: Any) -> Any:
+    """transformers' TrainingArguments for a stage: the fast path (bf16 under ``auto``),
+    resumable checkpoints every ``checkpoint_every`` steps, linear warmup/decay."""
+    from transformers import TrainingArguments
+
+    on_cpu = settings.device == "cpu"
+    values: dict[str, Any] = dict(
+        output_dir=str(work_dir / CHECKPOINTS),
+        per_device_train_batch_size=config["batch_size"],
+        gradient_accumulation_steps=config["gradient_accumulation_steps"],
         learning_rate=config["learning_rate"],
         num_train_epochs=config["epochs"],
         warmup_steps=float(config["warmup_ratio"]),
         weight_decay=config["weight_decay"],
         lr_scheduler_type="linear",
-        bf16=eval_settings.precision == "bf16",
+        bf16=settings.precision == "bf16",
         use_cpu=on_cpu,
-        train_sampling_strategy="group_by_length" if config["length_grouping"] else "random",
         save_strategy="steps",
         save_steps=int(config["checkpoint_every"]),
         save_total_limit=1,
@@ -107,14 +121,24 @@ def train(
         dataloader_pin_memory=not on_cpu,
         disable_tqdm=False,
     )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=features,
-        data_collator=task_type.collator(task, tokenizer),
-        processing_class=tokenizer,
-        callbacks=[selection],
-    )
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+def run_trainer(model: Any, args: Any, dataset: Any, collator: Any, tokenizer: Any, selection: DevSelection,
+                report: TrainReport, **trainer_attrs: Any) -> None:
+    """Train with transformers' Trainer, resuming from the stage's last checkpoint if there is
+    one, then restore the best dev weights; fills ``report``."""
+    import torch
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = Path(args.output_dir)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                      processing_class=tokenizer, callbacks=[selection])
+    for name, value in trainer_attrs.items():
+        setattr(trainer, name, value)
     if last:
         selection.restore(last)
         log.info("resuming from %s", last)
@@ -123,14 +147,12 @@ def train(
     report.train_seconds = round(output.metrics.get("train_runtime", 0.0), 3)
     report.examples_per_second = round(output.metrics.get("train_samples_per_second", 0.0), 2)
     report.resumed_from_step = selection.resumed_from_step
-    selection.load_best_weights(model)
+    selection.load_best_weights()
     for line in trainer.state.log_history:
         log.info("trainer %s", line)
     del trainer
-    handle.use_model(handle.adapter.finish_training(model, config["method"]))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return report
 
 
 def _callback_base() -> type:
@@ -140,20 +162,19 @@ def _callback_base() -> type:
 
 
 class DevSelection(_callback_base()):  # type: ignore[misc]
-    """Model selection on the dev split, kept on disk so that an interrupted stage resumes it.
+    """Model selection on dev scores, kept on disk so that an interrupted stage resumes it.
 
-    After every epoch the dev split is predicted and scored (with the training step). A new
-    best epoch's weights go to ``best-<epoch>.pt``; older best files are deleted only once a
-    checkpoint after the new best exists, so any checkpoint finds the best weights it knew.
+    After every epoch (or every ``every_steps`` steps) ``evaluate`` scores the dev data; the
+    ``main`` score decides. A new best's weights go to ``best-<n>.pt``; older best files are
+    deleted only once a checkpoint after the new best exists, so any checkpoint finds the best
+    weights it knew.
     """
 
-    def __init__(self, work_dir: Path, task: TaskSpec, task_type: TaskType, handle: ModelHandle,
-                 metrics: Sequence[Metric], dev_records: Sequence[dict] | None, settings: RunSettings,
-                 report: TrainReport):
-        self.work_dir, self.task, self.task_type, self.handle = work_dir, task, task_type, handle
-        self.metrics, self.dev_records, self.settings, self.report = metrics, dev_records, settings, report
-        self.sign = 1.0 if all(m.higher_is_better for m in metrics) else -1.0
-        self.steps: list[int] = []  # global step at the end of each scored epoch
+    def __init__(self, work_dir: Path, evaluate: Callable[[], dict[str, float] | None], main: str, sign: float,
+                 model: Callable[[], Any], report: TrainReport, every_steps: int | None = None):
+        self.work_dir, self.evaluate, self.main, self.sign = work_dir, evaluate, main, sign
+        self.model, self.report, self.every_steps = model, report, every_steps
+        self.steps: list[int] = []  # global step of each scored evaluation
         self.resumed_from_step: int | None = None
 
     @property
@@ -164,7 +185,7 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
         return self.work_dir / CHECKPOINTS / f"best-{epoch}.pt"
 
     def restore(self, checkpoint: str) -> None:
-        """Forget epochs scored after ``checkpoint``: training redoes them identically."""
+        """Forget evaluations made after ``checkpoint``: training redoes them identically."""
         step = int(Path(checkpoint).name.rsplit("-", 1)[1])
         self.resumed_from_step = step
         if not self.state_file.is_file():
@@ -176,41 +197,46 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
         self.report.best_epoch = self._best_epoch()
 
     def _best_epoch(self) -> int | None:
-        main = self.task.main_metric
         if not self.report.dev_scores:
             return None
-        values = [self.sign * scores[main] for scores in self.report.dev_scores]
-        return values.index(max(values)) + 1  # the first epoch reaching the best score
+        values = [self.sign * scores[self.main] for scores in self.report.dev_scores]
+        return values.index(max(values)) + 1  # the first evaluation reaching the best score
 
-    def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not self.dev_records:
+    def _select(self, state: Any) -> None:
+        scores = self.evaluate()
+        if scores is None:
             return
         import torch
 
-        predictions = self.task_type.predict(self.task, self.handle, self.dev_records, self.settings)
-        references = self.task_type.references(self.task, self.dev_records)
-        scores = score(self.task, self.metrics, predictions, references, self.task.train_language)
         self.report.dev_scores.append(scores)
         self.steps.append(state.global_step)
         epoch = len(self.report.dev_scores)
-        log.info("epoch %d dev %s", epoch, {k: round(v, 3) for k, v in scores.items()})
+        log.info("epoch %d (step %d) dev %s", epoch, state.global_step, {k: round(v, 3) for k, v in scores.items()})
         if self._best_epoch() == epoch:
             self.report.best_epoch = epoch
-            torch.save(self.handle.model.state_dict(), self.best_file(epoch))
+            torch.save(self.model().state_dict(), self.best_file(epoch))
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps({"steps": self.steps, "dev_scores": self.report.dev_scores}), encoding="utf-8")
-        self.handle.model.train()
+        self.model().train()
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.every_steps is None:
+            self._select(state)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.every_steps is not None and state.global_step % self.every_steps == 0:
+            self._select(state)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         for path in (self.work_dir / CHECKPOINTS).glob("best-*.pt"):
             if path != self.best_file(self.report.best_epoch or 0):
                 path.unlink()
 
-    def load_best_weights(self, model: Any) -> None:
+    def load_best_weights(self) -> None:
         best = self.report.best_epoch
         if best is None or best == len(self.report.dev_scores):
             return
         import torch
 
-        log.info("restoring weights of epoch %s (best dev %s)", best, self.task.main_metric)
-        model.load_state_dict(torch.load(self.best_file(best), weights_only=True))
+        log.info("restoring weights of evaluation %s (best dev %s)", best, self.main)
+        self.model().load_state_dict(torch.load(self.best_file(best), weights_only=True))
