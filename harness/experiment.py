@@ -106,7 +106,20 @@ class Experiment:
 
     @property
     def intermediate(self) -> list[str]:
-        return list(self.data.get("intermediate", [BASELINE]))
+        """Intermediate names: tasks, multi-task groups (by their name) and ``none``."""
+        return [item if isinstance(item, str) else item["name"] for item in self.data.get("intermediate", [BASELINE])]
+
+    @property
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """Multi-task groups by name (``{"name", "tasks", "sampling", "mlm", "training"}``)."""
+        return {item["name"]: item for item in self.data.get("intermediate", []) if isinstance(item, dict)}
+
+    def group_training(self, group: dict[str, Any]) -> dict[str, Any]:
+        """A group's hyperparameters: defaults < experiment < intermediate_training < group's own."""
+        resolved = {**TRAINING_DEFAULTS, **self.data.get("training", {}), **self.data.get("intermediate_training", {}),
+                    **group.get("training", {})}
+        resolved["method"] = resolve_method(resolved["method"])
+        return resolved
 
     @property
     def targets(self) -> list[Target]:
@@ -153,7 +166,8 @@ class Experiment:
             if unknown:
                 raise UnknownNameError(f"{kind} task of experiment {self.name!r}", unknown[0], current)
             if kind == "intermediate":
-                data[kind] = list(names)
+                data[kind] = [item for item in self.data.get("intermediate", [BASELINE])
+                              if (item if isinstance(item, str) else item["name"]) in names]
             else:
                 data[kind] = [item for item in self.data["targets"]
                               if (item if isinstance(item, str) else item["task"]) in names]
@@ -162,7 +176,7 @@ class Experiment:
     def for_cell(self, cell: Cell) -> dict[str, Any]:
         """This experiment's data limited to one cell (what ``stilts rerun`` runs again)."""
         data = dict(self.data)
-        data["intermediate"] = [cell.intermediate]
+        data["intermediate"] = [self.groups.get(cell.intermediate, cell.intermediate)]
         data["targets"] = [item for item in self.data["targets"]
                            if (item if isinstance(item, str) else item["task"]) == cell.target.task]
         data["seeds"] = [cell.seed]
@@ -225,7 +239,7 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
     experiment = Experiment(path, data)
     issues: list[SpecIssue] = []
 
-    def check(pointer: str, name: str, role: str) -> None:
+    def check(pointer: str, name: str, role: str | None) -> None:
         try:
             spec = catalog.task(name)
         except UnknownNameError as exc:
@@ -234,12 +248,24 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
         except SpecError as exc:
             issues.append(SpecIssue(str(path), pointer, repr(name), f"a valid task spec ({exc.issues[0]})"))
             return
-        if not spec.can_be(role):
+        if role and not spec.can_be(role):
             issues.append(SpecIssue(str(path), pointer, repr(name), f"a task whose role allows {role!r} (it is {spec.role!r})"))
 
     for i, name in enumerate(experiment.intermediate):
-        if name != BASELINE:
+        group = experiment.groups.get(name)
+        if group is None and name != BASELINE:
             check(f"/intermediate/{i}", name, "intermediate")
+        elif group is not None:
+            if name == BASELINE or name in catalog.tasks:
+                issues.append(SpecIssue(str(path), f"/intermediate/{i}/name", repr(name),
+                                        "a group name that is not 'none' and not a task's name"))
+            for j, task_name in enumerate(group["tasks"]):
+                check(f"/intermediate/{i}/tasks/{j}", task_name, "intermediate")
+            mlm = group.get("mlm", {})
+            if "text_from" in mlm:
+                check(f"/intermediate/{i}/mlm/text_from/task", mlm["text_from"]["task"], None)
+            elif mlm:
+                check(f"/intermediate/{i}/mlm/task", mlm.get("task", "mlm"), "intermediate")
     for i, target in enumerate(experiment.targets):
         check(f"/targets/{i}", target.task, "target")
     adapter = experiment.model.get("adapter")

@@ -160,6 +160,11 @@ class ModelAdapter(ABC):
         ``save`` and evaluation can use (LoRA: adapters merged into the weights)."""
         return model
 
+    def share_encoder(self, models: Sequence[Any]) -> None:
+        """Make every model in ``models`` use the encoder of ``models[0]`` (multi-task training:
+        one encoder, a head per task); output embeddings tied to the input embeddings stay tied."""
+        raise NotImplementedError(f"{type(self).__name__} does not support multi-task training")
+
     @abstractmethod
     def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
         """Save to ``out_dir`` so ``load_model(ModelRef(str(out_dir)), ...)`` reloads it.

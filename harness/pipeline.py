@@ -112,9 +112,13 @@ class Pipeline:
         for name in self.experiment.intermediate:
             if name == BASELINE:
                 continue
-            task = self.task(name)
-            problems += filter(None, [need(task, "train", task.train_language or "en"),
-                                      need(task, "dev", task.train_language or "en", optional=True)])
+            group = self.experiment.groups.get(name)
+            for task in [self.task(n) for n in group["tasks"]] if group else [self.task(name)]:
+                problems += filter(None, [need(task, "train", task.train_language or "en"),
+                                          need(task, "dev", task.train_language or "en", optional=True)])
+            if group and "mlm" in group:
+                text_task, split = self.mlm_text_source(group["mlm"])
+                problems += filter(None, [need(text_task, split, lang) for lang in group["mlm"]["languages"]])
         for target in self.experiment.targets:
             task = self.task(target.task)
             if self.catalog.task_type(task.task_type).trainable:
@@ -192,6 +196,109 @@ class Pipeline:
         record = StageRecord(kind, key.hash, str(folder), info["wall_time_s"], reused)
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
+    def mlm_text_source(self, mlm: dict[str, Any]) -> tuple[TaskSpec, str]:
+        """The task and split whose text feeds continued MLM."""
+        if "text_from" in mlm:
+            return self.task(mlm["text_from"]["task"]), mlm["text_from"].get("split", "eval")
+        return self.task(mlm.get("task", "mlm")), "train"
+
+    def _member(self, task: TaskSpec, records: list[dict[str, Any]], dev: list[dict[str, Any]] | None,
+                start: ModelRef, config: dict[str, Any], tokenizer: Any, selects: bool = True) -> Any:
+        from harness.multitask import MLM_MEMBER, Member
+
+        task_type = self.catalog.task_type(task.task_type)
+        handle = ModelHandle(self.adapter, start, task_type.head(task))
+        if tokenizer is not None:
+            handle.__dict__["tokenizer"] = tokenizer  # one tokenizer for all members
+        features = task_type.encode(task, records, handle.tokenizer, config["max_length"])
+        return Member(task.name if selects else MLM_MEMBER, task, task_type, handle, features, dev,
+                      [self.catalog.metric(m) for m in task.metrics], self.settings(task, config), selects=selects)
+
+    def multitask_stage(self, group: dict[str, Any], start: ModelRef, start_id: str,
+                        seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """Train a multi-task group (and its continued MLM) into one shared encoder."""
+        from harness.multitask import sampling_weights, train_multitask
+
+        exp = self.experiment
+        config = exp.group_training(group)
+        tasks = [self.task(name) for name in group["tasks"]]
+        member_cfg = {t.name: {**exp.training(t, "intermediate"), **group.get("training", {})} for t in tasks}
+        plans = {t.name: (self.resolver.plan(t, "train", t.train_language or "en"), self.resolver.plan(t, "dev", t.train_language or "en"))
+                 for t in tasks}
+        mlm = group.get("mlm")
+        mlm_plans = []
+        if mlm:
+            text_task, split = self.mlm_text_source(mlm)
+            mlm_plans = [self.resolver.plan(text_task, split, lang) for lang in mlm["languages"]]
+        policy = {"kind": "proportional", **group.get("sampling", {})}
+        key = StageKey("intermediate", {
+            "start": start_id, "adapter": self.adapter_name,
+            "group": {"name": group["name"], "sampling": policy, "steps_per_epoch": group.get("steps_per_epoch"), "mlm": mlm},
+            "tasks": [{"name": t.name, "version": t.version, "spec": t.hash(), "max_length": member_cfg[t.name]["max_length"],
+                       "data": {"train": plans[t.name][0].fingerprint() if plans[t.name][0] else None,
+                                "dev": plans[t.name][1].fingerprint() if plans[t.name][1] else None}} for t in tasks],
+            "mlm_data": [p.fingerprint() for p in mlm_plans if p],
+            "training": hashed_training(config), "precision": self.settings(tasks[0], config).precision, "seed": seed,
+        })
+        reused = True
+        with self.store.build(key) as work:
+            if work is not None:
+                reused = False
+                self.say(f"  training multi-task group [bold]{group['name']}[/] ({', '.join(group['tasks'])}"
+                         + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {self.store.path(key)}")
+                with stage_log(work):
+                    members, tokenizer = [], None
+                    for task in tasks:
+                        lang = task.train_language or "en"
+                        records = self._load(task, "train", lang, config.get("max_train_examples"))[0]
+                        if task.labels_from_train:
+                            task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(records))
+                        dev = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if plans[task.name][1] else None
+                        member = self._member(task, records, dev, start, member_cfg[task.name], tokenizer)
+                        tokenizer = member.handle.tokenizer
+                        members.append(member)
+                    weights = sampling_weights({m.name: len(m.features) for m in members}, policy)
+                    ratio = float(mlm.get("ratio", 1.0)) if mlm else 0.0
+                    for member in members:
+                        member.weight = weights[member.name] / (1.0 + ratio)
+                    if mlm:
+                        mlm_task = self.task(mlm.get("task", "mlm"))
+                        texts = self.mlm_texts(mlm)
+                        member = self._member(mlm_task, [{"text": text} for text in texts], None, start,
+                                              {**exp.training(mlm_task, "intermediate"), **group.get("training", {})},
+                                              tokenizer, selects=False)
+                        member.weight = ratio / (1.0 + ratio)
+                        members.append(member)
+                    report = train_multitask(members, self.adapter, config, members[0].settings, policy,
+                                             group.get("steps_per_epoch"), seed, work)
+                    self.adapter.save(members[0].handle.model, tokenizer, work / "model", encoder_only=True)
+                    provenance = [p.provenance() for pair in plans.values() for p in pair if p]
+                    provenance += [p.provenance() for p in mlm_plans if p]
+                    (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
+                                                                   "data": provenance, "labels": []}, indent=2), encoding="utf-8")
+            else:
+                self.say(f"  reusing multi-task stage for [bold]{group['name']}[/] ({key.hash})")
+        folder = self.store.path(key)
+        saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        record = StageRecord("intermediate", key.hash, str(folder), self.store.info(key)["wall_time_s"], reused)
+        return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], config
+
+    def mlm_texts(self, mlm: dict[str, Any]) -> list[str]:
+        """Continued-MLM text: every language's lines (a text_from task: the distinct strings of
+        its records, never labels), at most ``max_examples_per_language`` per language."""
+        text_task, split = self.mlm_text_source(mlm)
+        limit = mlm.get("max_examples_per_language")
+        texts: list[str] = []
+        for lang in mlm["languages"]:
+            records = self._load(text_task, split, lang, None)[0]
+            seen: dict[str, None] = {}
+            for record in records:
+                for name, value in record.items():
+                    if name not in ("label", "id") and isinstance(value, str) and value.strip():
+                        seen.setdefault(value.strip(), None)
+            texts += list(seen)[:limit] if limit else list(seen)
+        return texts
+
     def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
                    handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]]]:
         from harness.train import score
@@ -241,7 +348,14 @@ class Pipeline:
         data: list[dict[str, Any]] = []
         start_ref, start_id = self.base_ref, f"{self.adapter_name}:{self.adapter.fingerprint(self.base_ref)}"
         config: dict[str, Any] = {"model": exp.model, "model_fingerprint": start_id, "seed": cell.seed}
-        if cell.intermediate != BASELINE:
+        group = exp.groups.get(cell.intermediate)
+        if group is not None:
+            start_ref, record, inter_dev, inter_data, group_cfg = self.multitask_stage(group, start_ref, start_id, cell.seed)
+            start_id = f"stage:intermediate:{record.hash}"
+            stages.append(record)
+            data += inter_data
+            config["intermediate"] = {"group": group, "training": group_cfg, "dev": inter_dev}
+        elif cell.intermediate != BASELINE:
             inter_task = self.task(cell.intermediate)
             inter_cfg = exp.training(inter_task, "intermediate")
             start_ref, record, inter_dev, inter_data, _labels = self.train_stage(

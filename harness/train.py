@@ -35,6 +35,7 @@ class TrainReport:
     train_seconds: float = 0.0
     examples_per_second: float = 0.0
     resumed_from_step: int | None = None
+    batches_per_task: dict[str, int] = field(default_factory=dict)  # multi-task stages
 
     @property
     def best_dev(self) -> dict[str, float]:

@@ -9,7 +9,7 @@ import pytest
 
 from harness.experiment import load_experiment, method_label, resolve_method
 from harness.results import load_results
-from tests.helpers import make_pipeline, write_json
+from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 
 def tiny(tmp_path: Path, tiny_model_dir: Path, name: str = "m", **extra) -> Path:
@@ -163,3 +163,81 @@ def test_rerun_reproduces_a_result_from_its_stored_configuration(catalog, tiny_m
     path.write_text(json.dumps(tampered))
     outcome = CliRunner().invoke(app, ["rerun", str(path)])
     assert outcome.exit_code == 1 and "de accuracy: stored" in outcome.output
+
+
+def test_sampling_policies_hand_computed() -> None:
+    from harness.multitask import sampling_weights
+
+    sizes = {"a": 100, "b": 400, "c": 1600}
+    assert sampling_weights(sizes, {"kind": "proportional"}) == pytest.approx({"a": 100 / 2100, "b": 400 / 2100, "c": 1600 / 2100})
+    assert sampling_weights(sizes, {"kind": "proportional", "cap": 400}) == pytest.approx({"a": 1 / 9, "b": 4 / 9, "c": 4 / 9})
+    # T = 2: square roots 10, 20, 40
+    assert sampling_weights(sizes, {"kind": "temperature", "temperature": 2}) == pytest.approx({"a": 1 / 7, "b": 2 / 7, "c": 4 / 7})
+    assert sampling_weights(sizes, {"kind": "uniform"}) == pytest.approx({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3})
+
+
+def paws_as_intermediate(tmp_path: Path):
+    """The installed tasks plus ``qs-paws-inter``: qs-paws allowed as an intermediate task."""
+    from plugins.quickstart import HERE
+
+    spec = json.loads((HERE / "tasks" / "qs-paws.json").read_text())
+    spec.update(name="qs-paws-inter", role="both")
+    spec["sources"]["local"]["files"] = {split: str((HERE / "tasks" / path).resolve())
+                                         for split, path in spec["sources"]["local"]["files"].items()}
+    write_json(tmp_path / "specs" / "qs-paws-inter.json", spec)
+    return catalog_with_specs(tmp_path / "specs")
+
+
+def test_multitask_group_with_continued_mlm_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+    catalog = paws_as_intermediate(tmp_path)
+    group = {"name": "nli+paws+mlm", "tasks": ["qs-nli", "qs-paws-inter"], "sampling": {"kind": "temperature", "temperature": 2},
+             "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["de", "fr"], "ratio": 0.5}}
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=["none", group],
+               training={"epochs": 2, "max_train_examples": 32, "checkpoint_every": 3})
+    paths = make_pipeline(catalog, exp, tmp_path).run()
+    result = json.loads(next(p for p in paths if "nli-paws-mlm" in p.name or "nli+paws+mlm" in p.name).read_text())
+    assert result["cell"]["intermediate"] == "nli+paws+mlm"
+    stage = Path(result["stages"][0]["path"])
+    report = json.loads((stage / "report.json").read_text())
+    batches = report["report"]["batches_per_task"]
+    assert set(batches) == {"qs-nli", "qs-paws-inter", "continued_mlm"} and sum(batches.values()) == report["report"]["steps"]
+    assert len(report["report"]["dev_scores"]) == 2  # one evaluation per epoch
+    best = report["best_dev"]
+    assert set(best) >= {"mean", "qs-nli/accuracy", "qs-paws-inter/accuracy"}
+    assert best["mean"] == pytest.approx((best["qs-nli/accuracy"] + best["qs-paws-inter/accuracy"]) / 2)
+    assert {d["task"] for d in result["data"]} >= {"qs-nli", "qs-paws-inter", "qs-tatoeba"}
+    assert (stage / "model" / "config.json").is_file() and not (stage / "checkpoints").exists()
+    # the group's stage is reused by a second run
+    again = make_pipeline(catalog, exp, tmp_path).run()
+    assert all(s["reused"] for p in again for s in json.loads(p.read_text())["stages"])
+
+
+def test_interrupted_multitask_stage_resumes_to_the_same_numbers(tiny_model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import Trainer
+
+    catalog = paws_as_intermediate(tmp_path)
+    group = {"name": "pair", "tasks": ["qs-nli", "qs-paws-inter"], "steps_per_epoch": 3,
+             "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["de"], "ratio": 1, "max_examples_per_language": 20}}
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=[group], training={"epochs": 2, "checkpoint_every": 2})
+    [uninterrupted] = make_pipeline(catalog, exp, tmp_path / "a").run()
+    real_step, calls = Trainer.training_step, []
+
+    def crash_in_step_5(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", crash_in_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        make_pipeline(catalog, exp, tmp_path / "b").run()
+    monkeypatch.setattr(Trainer, "training_step", real_step)
+    [resumed] = make_pipeline(catalog, exp, tmp_path / "b").run()
+    first, second = json.loads(uninterrupted.read_text()), json.loads(resumed.read_text())
+    report = json.loads((Path(second["stages"][0]["path"]) / "report.json").read_text())["report"]
+    assert report["resumed_from_step"] == 4 and report["steps"] == 6
+    assert second["config"]["intermediate"]["dev"] == first["config"]["intermediate"]["dev"]
+    assert second["languages"] == first["languages"]
+    weights = [(Path(r["stages"][1]["path"]) / "model" / "model.safetensors").read_bytes() for r in (first, second)]
+    assert weights[0] == weights[1]

@@ -96,6 +96,17 @@ class HuggingFaceAdapter(ModelAdapter):
             return model.merge_and_unload()
         return model
 
+    def share_encoder(self, models: Sequence[Any]) -> None:
+        """Swap each model's ``base_model_prefix`` module (``bert``, ``roberta`` ...) for the
+        first model's, then re-tie output embeddings (MLM decoders) to the shared input ones."""
+        prefix = models[0].base_model_prefix
+        encoder = getattr(models[0], prefix)
+        for model in models[1:]:
+            if model.base_model_prefix != prefix:
+                raise ValueError(f"cannot share a {prefix!r} encoder with a {model.base_model_prefix!r} model")
+            setattr(model, prefix, encoder)
+            model.tie_weights()
+
     def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
         target = model.base_model if encoder_only else model
         target.save_pretrained(out_dir)
