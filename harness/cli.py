@@ -149,7 +149,8 @@ def plugins() -> None:
             console.print(f"[red]{escape(info.error)}[/]")
     registered = Table("kind", "name", "plugin", "description")
     for kind, entries in (("task type", catalog.task_type_entries), ("adapter", catalog.adapter_entries),
-                          ("metric", catalog.metric_entries), ("data format", catalog.format_entries)):
+                          ("metric", catalog.metric_entries), ("data format", catalog.format_entries),
+                          ("translation provider", catalog.translator_entries)):
         for entry in entries.values():
             registered.add_row(kind, entry.name, entry.plugin, entry.description)
     console.print(registered)

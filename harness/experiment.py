@@ -261,6 +261,11 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
                                         "a group name that is not 'none' and not a task's name"))
             for j, task_name in enumerate(group["tasks"]):
                 check(f"/intermediate/{i}/tasks/{j}", task_name, "intermediate")
+            provider = group.get("translate", {}).get("provider")
+            if provider and provider not in catalog.translator_entries:
+                err = UnknownNameError("translation provider", provider, catalog.translator_entries)
+                issues.append(SpecIssue(str(path), f"/intermediate/{i}/translate/provider", repr(provider),
+                                        f"a registered translation provider ({', '.join(err.known) or 'none installed'})"))
             mlm = group.get("mlm", {})
             if "text_from" in mlm:
                 check(f"/intermediate/{i}/mlm/text_from/task", mlm["text_from"]["task"], None)

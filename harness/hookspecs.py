@@ -68,6 +68,13 @@ def stilts_data_formats() -> list[Entry]:
     subclass, named by a spec's local source ``format``."""
 
 
+@hookspec
+def stilts_translation_providers() -> list[Entry]:
+    """Machine translation for translate-train: entries whose target is a
+    :class:`harness.interfaces.TranslationProvider` subclass, named by an experiment's
+    ``translate.provider``. Outputs are cached by content hash, so a provider runs once per text."""
+
+
 @hookspec(firstresult=True)
 def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
     """Name of the adapter that should load ``model`` (the experiment's ``model`` object), or

@@ -8,6 +8,7 @@ is imported (and instantiated with no arguments) only when a run needs it.
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,10 @@ class TaskType(ABC):
     tune_split: bool = False
     #: JSON Schema for the spec's ``task_options`` object (validated with the spec), or None.
     options_schema: dict[str, Any] | None = None
+    #: Free-text fields a translation provider may translate for translate-train (strings or
+    #: lists of strings). Empty: labels are tied to tokens or spans, so the records cannot be
+    #: machine-translated (QA, tagging); such tasks need translated files with aligned labels.
+    translatable_fields: tuple[str, ...] = ()
 
     @abstractmethod
     def head(self, task: TaskSpec) -> Head:
@@ -214,6 +219,19 @@ class DataFormat(ABC):
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield one dict per record. ``files`` maps a role to a path; single-file formats use
         the role ``"path"``; multi-file formats (aligned lines) name their roles."""
+
+
+class TranslationProvider(ABC):
+    """Machine-translates texts for translate-train (training on translated intermediate data)."""
+
+    @abstractmethod
+    def translate(self, texts: Sequence[str], source: str, target: str, options: dict[str, Any]) -> list[str]:
+        """One translation per text, in order. ``options`` come from the experiment's
+        ``translate.options`` (e.g. the model id)."""
+
+    def fingerprint(self, options: dict[str, Any]) -> str:
+        """Identifies the translations this provider would give with ``options`` (cache key)."""
+        return json.dumps(options, sort_keys=True)
 
 
 class Metric(ABC):

@@ -116,6 +116,12 @@ class Pipeline:
             for task in [self.task(n) for n in group["tasks"]] if group else [self.task(name)]:
                 problems += filter(None, [need(task, "train", task.train_language or "en"),
                                           need(task, "dev", task.train_language or "en", optional=True)])
+            translate = group.get("translate") if group else None
+            for task in [self.task(n) for n in group["tasks"]] if translate else []:
+                for lang in translate["languages"]:
+                    problem = self.resolver.missing(task, "translate_train", lang)
+                    if problem and not translate.get("provider"):  # else the provider translates
+                        problems.append(f"{problem}, and group {group['name']!r} names no translation provider")
             if group and "mlm" in group:
                 text_task, split = self.mlm_text_source(group["mlm"])
                 problems += filter(None, [need(text_task, split, lang) for lang in group["mlm"]["languages"]])
@@ -238,6 +244,7 @@ class Pipeline:
                        "data": {"train": plans[t.name][0].fingerprint() if plans[t.name][0] else None,
                                 "dev": plans[t.name][1].fingerprint() if plans[t.name][1] else None}} for t in tasks],
             "mlm_data": [p.fingerprint() for p in mlm_plans if p],
+            "translate": self.translation_identity(group, tasks),
             "training": hashed_training(config), "precision": self.settings(tasks[0], config).precision, "seed": seed,
         })
         reused = True
@@ -248,9 +255,13 @@ class Pipeline:
                          + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {self.store.path(key)}")
                 with stage_log(work):
                     members, tokenizer = [], None
+                    extra_provenance: list[dict[str, Any]] = []
                     for task in tasks:
                         lang = task.train_language or "en"
                         records = self._load(task, "train", lang, config.get("max_train_examples"))[0]
+                        if "translate" in group:
+                            records, translated = self.translated_train(task, records, group["translate"])
+                            extra_provenance += translated
                         if task.labels_from_train:
                             task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(records))
                         dev = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if plans[task.name][1] else None
@@ -273,7 +284,7 @@ class Pipeline:
                                              group.get("steps_per_epoch"), seed, work)
                     self.adapter.save(members[0].handle.model, tokenizer, work / "model", encoder_only=True)
                     provenance = [p.provenance() for pair in plans.values() for p in pair if p]
-                    provenance += [p.provenance() for p in mlm_plans if p]
+                    provenance += [p.provenance() for p in mlm_plans if p] + extra_provenance
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
                                                                    "data": provenance, "labels": []}, indent=2), encoding="utf-8")
             else:
@@ -282,6 +293,45 @@ class Pipeline:
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         record = StageRecord("intermediate", key.hash, str(folder), self.store.info(key)["wall_time_s"], reused)
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], config
+
+    def translation_identity(self, group: dict[str, Any], tasks: list[TaskSpec]) -> dict[str, Any] | None:
+        """What determines a group's translated data (for its stage hash): per task and language,
+        the translate_train files' fingerprint, or the provider and its options."""
+        translate = group.get("translate")
+        if not translate:
+            return None
+        sources: dict[str, Any] = {}
+        for task in tasks:
+            for lang in translate["languages"]:
+                plan = self.resolver.plan(task, "translate_train", lang)
+                if plan is not None and not self.resolver.missing(task, "translate_train", lang):
+                    sources[f"{task.name}/{lang}"] = plan.fingerprint()
+                else:
+                    provider = self.catalog.translator(translate["provider"])
+                    sources[f"{task.name}/{lang}"] = {"provider": translate["provider"], "fingerprint": provider.fingerprint(translate.get("options", {}))}
+        return {"keep_english": translate.get("keep_english", True), "sources": sources}
+
+    def translated_train(self, task: TaskSpec, records: list[dict[str, Any]],
+                         translate: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The task's English training records plus (or replaced by) their translations."""
+        from harness.translate import provider_translation
+
+        out = list(records) if translate.get("keep_english", True) else []
+        provenance = []
+        limit = len(records)
+        for lang in translate["languages"]:
+            if not self.resolver.missing(task, "translate_train", lang):
+                loaded = self.resolver.load(task, "translate_train", lang, limit)
+                out += loaded.records
+                provenance.append(loaded.plan.provenance())
+                continue
+            provider_name = translate["provider"]
+            translated, info = provider_translation(task, self.catalog.task_type(task.task_type), records, lang,
+                                                    self.catalog.translator(provider_name), provider_name,
+                                                    translate.get("options", {}), self.store.root / "translations")
+            out += translated
+            provenance.append(info)
+        return out, provenance
 
     def mlm_texts(self, mlm: dict[str, Any]) -> list[str]:
         """Continued-MLM text: every language's lines (a text_from task: the distinct strings of

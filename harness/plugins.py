@@ -167,6 +167,9 @@ class PluginHost:
     def data_formats(self) -> dict[str, Entry]:
         return self._collect_entries("stilts_data_formats", "data format")
 
+    def translation_providers(self) -> dict[str, Entry]:
+        return self._collect_entries("stilts_translation_providers", "translation provider")
+
     def choose_adapter(self, model: dict[str, Any]) -> str | None:
         for _plugin, answer in self._call_each("stilts_choose_adapter", model=model):
             return answer

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConflictError, SpecError, SpecIssue, UnknownNameError
-from harness.interfaces import DataFormat, Entry, Metric, ModelAdapter, TaskType
+from harness.interfaces import DataFormat, Entry, Metric, ModelAdapter, TaskType, TranslationProvider
 from harness.plugins import PluginHost
 from harness.specs import load_validated, read_json, schema_issues
 from harness.tasks import TaskSpec
@@ -49,6 +49,10 @@ class Catalog:
     def format_entries(self) -> dict[str, Entry]:
         return self.host.data_formats()
 
+    @cached_property
+    def translator_entries(self) -> dict[str, Entry]:
+        return self.host.translation_providers()
+
     def _instance(self, kind: str, entries: dict[str, Entry], name: str, base: type) -> Any:
         if name not in entries:
             raise UnknownNameError(kind, name, entries)
@@ -75,6 +79,9 @@ class Catalog:
 
     def data_format(self, name: str) -> DataFormat:
         return self._instance("data format", self.format_entries, name, DataFormat)
+
+    def translator(self, name: str) -> TranslationProvider:
+        return self._instance("translation provider", self.translator_entries, name, TranslationProvider)
 
     # -- task specs ----------------------------------------------------------------------
     @cached_property

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness import hookimpl
+from harness.errors import MissingResourcesError
 from harness.experiment import load_experiment, method_label, resolve_method
 from harness.results import load_results
 from tests.helpers import catalog_with_specs, make_pipeline, write_json
@@ -22,6 +25,22 @@ def tiny(tmp_path: Path, tiny_model_dir: Path, name: str = "m", **extra) -> Path
     for key, value in extra.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) and key in data else value
     return write_json(tmp_path / f"{name}.json", data)
+
+
+def interrupt_training_in_step(monkeypatch: pytest.MonkeyPatch, step: int) -> Callable[[], None]:
+    """Make Trainer raise KeyboardInterrupt in its ``step``-th training step; returns the undo."""
+    from transformers import Trainer
+
+    real_step, calls = Trainer.training_step, []
+
+    def crash(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", crash)
+    return lambda: monkeypatch.setattr(Trainer, "training_step", real_step)
 
 
 def test_lora_defaults_and_labels() -> None:
@@ -75,26 +94,15 @@ def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_numbers(
         catalog, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """2 epochs x 3 steps, a checkpoint every 2 steps, a crash in step 5: resuming from the
     step-4 checkpoint (optimizer, scheduler, RNG, dev selection) ends where an uninterrupted run does."""
-    from transformers import Trainer
-
     exp = tiny(tmp_path, tiny_model_dir, intermediate=["none"],
                training={"epochs": 2, "checkpoint_every": 2, "max_train_examples": 48})
     [uninterrupted] = make_pipeline(catalog, exp, tmp_path / "a").run()
-
-    real_step, calls = Trainer.training_step, []
-
-    def crash_in_step_5(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "training_step", crash_in_step_5)
+    undo = interrupt_training_in_step(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         make_pipeline(catalog, exp, tmp_path / "b").run()
     [partial] = (tmp_path / "b" / "runs" / "target").glob(".*.partial")
     assert (partial / "checkpoints" / "checkpoint-4").is_dir()
-    monkeypatch.setattr(Trainer, "training_step", real_step)
+    undo()
     [resumed] = make_pipeline(catalog, exp, tmp_path / "b").run()
 
     first, second = json.loads(uninterrupted.read_text()), json.loads(resumed.read_text())
@@ -214,25 +222,15 @@ def test_multitask_group_with_continued_mlm_end_to_end(tiny_model_dir: Path, tmp
 
 def test_interrupted_multitask_stage_resumes_to_the_same_numbers(tiny_model_dir: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from transformers import Trainer
-
     catalog = paws_as_intermediate(tmp_path)
     group = {"name": "pair", "tasks": ["qs-nli", "qs-paws-inter"], "steps_per_epoch": 3,
              "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["de"], "ratio": 1, "max_examples_per_language": 20}}
     exp = tiny(tmp_path, tiny_model_dir, intermediate=[group], training={"epochs": 2, "checkpoint_every": 2})
     [uninterrupted] = make_pipeline(catalog, exp, tmp_path / "a").run()
-    real_step, calls = Trainer.training_step, []
-
-    def crash_in_step_5(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "training_step", crash_in_step_5)
+    undo = interrupt_training_in_step(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         make_pipeline(catalog, exp, tmp_path / "b").run()
-    monkeypatch.setattr(Trainer, "training_step", real_step)
+    undo()
     [resumed] = make_pipeline(catalog, exp, tmp_path / "b").run()
     first, second = json.loads(uninterrupted.read_text()), json.loads(resumed.read_text())
     report = json.loads((Path(second["stages"][0]["path"]) / "report.json").read_text())["report"]
@@ -241,3 +239,92 @@ def test_interrupted_multitask_stage_resumes_to_the_same_numbers(tiny_model_dir:
     assert second["languages"] == first["languages"]
     weights = [(Path(r["stages"][1]["path"]) / "model" / "model.safetensors").read_bytes() for r in (first, second)]
     assert weights[0] == weights[1]
+
+
+class FakeTranslator:
+    """A translation provider plugin for tests: '[de] text', counting calls."""
+
+    calls: list[tuple[str, str, int]] = []
+
+    @hookimpl
+    def stilts_translation_providers(self):
+        from harness.interfaces import Entry, TranslationProvider
+
+        calls = self.calls
+
+        class Fake(TranslationProvider):
+            def translate(self, texts, source, target, options):
+                calls.append((source, target, len(texts)))
+                return [f"[{target}] {text}" for text in texts]
+
+        return [Entry("fake", Fake, "test provider")]
+
+
+def test_translate_train_with_a_provider_is_cached_by_content(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from harness.plugins import load_plugins
+    from harness.registry import Catalog
+
+    FakeTranslator.calls.clear()
+    catalog = Catalog(load_plugins(extra=[("fake-translator", FakeTranslator())]))
+    group = {"name": "nli-tt", "tasks": ["qs-nli"], "translate": {"languages": ["de", "fr"], "provider": "fake"}}
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=[group], training={"max_train_examples": 16})
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    assert sorted(call[1] for call in FakeTranslator.calls) == ["de", "fr"]
+    result = json.loads(path.read_text())
+    translated = [d for d in result["data"] if d.get("source") == "translation"]
+    assert [(d["lang"], d["translation"]["provider"]) for d in translated] == [("de", "fake"), ("fr", "fake")]
+    report = json.loads((Path(result["stages"][0]["path"]) / "report.json").read_text())["report"]
+    assert report["examples"] == 48  # 16 English + 16 German + 16 French
+    cached = list((tmp_path / "runs" / "translations").glob("*.json"))
+    assert len(cached) == 2 and all(text.startswith(("[de] ", "[fr] ")) for f in cached for text in json.loads(f.read_text()))
+    # another stage (other seed) translating the same texts reads the cache, the provider is not called
+    FakeTranslator.calls.clear()
+    exp2 = tiny(tmp_path, tiny_model_dir, name="m2", intermediate=[group], seeds=[7], training={"max_train_examples": 16})
+    make_pipeline(catalog, exp2, tmp_path).run()
+    assert FakeTranslator.calls == []
+
+
+def test_translate_train_files_in_the_spec_need_no_provider(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from plugins.quickstart import HERE
+
+    spec = json.loads((HERE / "tasks" / "qs-nli.json").read_text())
+    files = {split: str((HERE / "tasks" / path).resolve()) for split, path in spec["sources"]["local"]["files"].items()}
+    german = tmp_path / "translated" / "qs-nli-train-de.tsv"  # stand-in for a released translation
+    german.parent.mkdir()
+    german.write_text(Path(files["train"]).read_text(encoding="utf-8"), encoding="utf-8")
+    files["translate_train"] = str(tmp_path / "translated" / "qs-nli-train-{lang}.tsv")
+    spec["sources"]["local"]["files"] = files
+    spec.update(name="qs-nli-tt")
+    write_json(tmp_path / "specs" / "qs-nli-tt.json", spec)
+    catalog = catalog_with_specs(tmp_path / "specs")
+    group = {"name": "tt-files", "tasks": ["qs-nli-tt"], "translate": {"languages": ["de"], "keep_english": False}}
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=[group], training={"max_train_examples": 16})
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    data = json.loads(path.read_text())["data"]
+    assert any(d["split"] == "translate_train" and d["lang"] == "de" and d["source"] == "local" for d in data)
+
+    missing = tiny(tmp_path, tiny_model_dir, name="m3", intermediate=[{**group, "translate": {"languages": ["xx"]}}])
+    with pytest.raises(MissingResourcesError, match="translate_train"):
+        make_pipeline(catalog, missing, tmp_path).run()
+
+
+def test_builtin_seq2seq_provider_on_a_tiny_local_model(tmp_path: Path, minilm_dir: Path) -> None:
+    """A randomly initialised 1-layer T5 with MiniLM's tokenizer: the real generate path, offline."""
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    from plugins.translation.seq2seq import Seq2SeqTranslation
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    config = T5Config(vocab_size=tokenizer.vocab_size, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    folder = tmp_path / "tiny-mt-en-de"
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    options = {"model": str(tmp_path / "tiny-mt-{source}-{target}"), "max_length": 8, "num_beams": 1, "batch_size": 2}
+    out = Seq2SeqTranslation().translate(["a cat sat", "the dog", "hello"], "en", "de", options)
+    assert len(out) == 3 and all(isinstance(text, str) for text in out)
+    with pytest.raises(ValueError, match="options.model is required"):
+        Seq2SeqTranslation().translate(["x"], "en", "de", {})

@@ -13,6 +13,7 @@ class PairClassification(TaskType):
     """Two texts -> one label from the spec's ``labels``; predicts the argmax of the logits."""
 
     fields = ("text_a", "text_b", "label")
+    translatable_fields = ("text_a", "text_b")
     uses_label_list = True
 
     def head(self, task: Any) -> Head:
@@ -51,6 +52,7 @@ class Classification(PairClassification):
     """One text -> one label."""
 
     fields = ("text", "label")
+    translatable_fields = ("text",)
 
     def _texts(self, records: Sequence[dict]) -> tuple[list[str], None]:
         return [r["text"] for r in records], None

@@ -26,6 +26,7 @@ OPTIONS_SCHEMA = {
 
 class MaskedLM(TaskType):
     fields = ("text",)
+    translatable_fields = ("text",)
     options_schema = OPTIONS_SCHEMA
 
     def head(self, task: Any) -> Head:

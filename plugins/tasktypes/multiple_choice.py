@@ -18,6 +18,7 @@ from harness.interfaces import Entry, Head, RunSettings, TaskType
 class MultipleChoice(TaskType):
     fields = ("context", "question", "choices", "label")
     optional_fields = ("context", "question")
+    translatable_fields = ("context", "question", "choices")
     uses_label_list = True
 
     def head(self, task: Any) -> Head:
