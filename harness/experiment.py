@@ -34,6 +34,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "length_grouping": True,
     "method": {"kind": "full"},
     "checkpoint_every": 500,
+    "selection": "english_dev",
 }
 
 #: Settings that change how a stage runs but not what it computes: left out of stage hashes.

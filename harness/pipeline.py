@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import DataResolver, SourcePlan, offline_mode
-from harness.errors import MissingResourcesError
+from harness.errors import DataError, MissingResourcesError
 from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
 from harness.registry import Catalog
@@ -158,20 +158,33 @@ class Pipeline:
         return loaded.records, loaded.plan
 
     def train_stage(self, kind: str, task: TaskSpec, start: ModelRef, start_id: str, config: dict[str, Any],
-                    seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], list[str]]:
+                    seed: int, dev_languages: list[str] | None = None
+                    ) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], list[str]]:
         """Train ``task`` starting from ``start``; returns the trained model's folder, the stage,
-        the best dev scores, the data provenance and the label list used."""
+        the best dev scores, the data provenance and the label list used. ``dev_languages``:
+        select on those languages' dev sets (target-language selection) instead of English dev."""
         from harness.train import train
 
         lang = task.train_language or "en"
         train_plan = self.resolver.plan(task, "train", lang)
         dev_plan = self.resolver.plan(task, "dev", lang)  # None when no source defines a dev split
+        dev_plans = {}
+        for dev_lang in dev_languages or []:
+            if not self.resolver.missing(task, "dev", dev_lang):
+                dev_plans[dev_lang] = self.resolver.plan(task, "dev", dev_lang)
+        if dev_languages and len(dev_plans) < len(dev_languages):
+            log.warning("task %s: no dev data in %s; target-language selection uses %s", task.name,
+                        sorted(set(dev_languages) - set(dev_plans)), sorted(dev_plans))
+        if dev_languages and not dev_plans:
+            raise DataError(f"task {task.name!r}: selection on target-language dev needs dev data in "
+                            f"{', '.join(dev_languages)}; none is available")
         settings = self.settings(task, config)
         key = StageKey(kind, {
             "start": start_id, "adapter": self.adapter_name,
             "task": {"name": task.name, "version": task.version, "spec": task.hash()},
             "data": {"train": train_plan.fingerprint() if train_plan else None,
-                     "dev": dev_plan.fingerprint() if dev_plan else None},
+                     "dev": {dl: p.fingerprint() for dl, p in dev_plans.items()} if dev_plans else (
+                         dev_plan.fingerprint() if dev_plan else None)},
             "training": hashed_training(config), "precision": settings.precision, "seed": seed,
         })
         reused = True
@@ -187,11 +200,13 @@ class Pipeline:
                     task_type = self.catalog.task_type(task.task_type)
                     handle = ModelHandle(self.adapter, start, task_type.head(task))
                     metrics = [self.catalog.metric(m) for m in task.metrics]
+                    dev_sets = {dl: self._load(task, "dev", dl, config.get("max_eval_examples"))[0] for dl in dev_plans}
                     report = train(task=task, task_type=task_type, handle=handle, metrics=metrics,
                                    train_records=train_records, dev_records=dev_records, config=config,
-                                   eval_settings=settings, seed=seed, work_dir=work)
+                                   eval_settings=settings, seed=seed, work_dir=work, dev_sets=dev_sets or None)
                     self.adapter.save(handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate"))
-                    provenance = [p.provenance() for p in (train_plan, dev_plan) if p]
+                    used_dev = list(dev_plans.values()) if dev_plans else [dev_plan]
+                    provenance = [p.provenance() for p in [train_plan, *used_dev] if p]
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
                                                                    "data": provenance, "labels": task.labels}, indent=2), encoding="utf-8")
             else:
@@ -419,7 +434,9 @@ class Pipeline:
         dev: dict[str, float] = {}
         model_ref, model_id = start_ref, start_id
         if target_type.trainable:
-            model_ref, record, dev, target_data, labels = self.train_stage("target", target_task, start_ref, start_id, target_cfg, cell.seed)
+            dev_languages = self.eval_languages(target_task, cell.target) if target_cfg["selection"] == "target_dev" else None
+            model_ref, record, dev, target_data, labels = self.train_stage("target", target_task, start_ref, start_id, target_cfg,
+                                                                           cell.seed, dev_languages)
             if target_task.labels_from_train:
                 target_task = target_task.with_labels(labels)
             model_id = f"stage:target:{record.hash}"
@@ -448,14 +465,15 @@ class Pipeline:
         from harness.provenance import device_description, git_revision, package_versions
 
         exp = self.experiment
-        method = exp.method_label()
+        method = exp.method_label() + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
         cell_id = cell.id(exp.model_label, method)
         settings = self.settings(task, target_cfg)
         result = {
             "schema_version": SCHEMA_VERSION,
             "experiment": exp.name,
             "cell": {"id": cell_id, "model": exp.model_label, "method": method, "intermediate": cell.intermediate,
-                     "target": task.name, "seed": cell.seed},
+                     "target": task.name, "seed": cell.seed,
+                     "selection": target_cfg["selection"], "zero_shot": target_cfg["selection"] == "english_dev"},
             "task": {"name": task.name, "version": task.version, "task_type": task.task_type,
                      "main_metric": task.main_metric, "train_language": task.train_language,
                      "aggregation": task.aggregation},

@@ -65,8 +65,13 @@ def train(
     eval_settings: RunSettings,
     seed: int,
     work_dir: Path,
+    dev_sets: dict[str, Sequence[dict]] | None = None,
 ) -> TrainReport:
-    """Fine-tune ``handle.model`` in place on ``train_records``; keep the best dev epoch."""
+    """Fine-tune ``handle.model`` in place on ``train_records``; keep the best dev epoch.
+
+    Selection uses ``dev_records`` (English dev, the study's zero-shot protocol) or, when
+    ``dev_sets`` is given, the mean main score over those languages' dev sets (not zero-shot).
+    """
     from transformers import set_seed
 
     set_seed(seed)
@@ -77,11 +82,18 @@ def train(
     steps_per_epoch = math.ceil(len(features) / (config["batch_size"] * config["gradient_accumulation_steps"]))
     report = TrainReport(examples=len(features), steps=0, epochs=config["epochs"])
 
+    def score_dev(records: Sequence[dict], lang: str | None) -> dict[str, float]:
+        predictions = task_type.predict(task, handle, records, eval_settings)
+        return score(task, metrics, predictions, task_type.references(task, records), lang)
+
     def evaluate() -> dict[str, float] | None:
+        if dev_sets:
+            per_language = {lang: score_dev(records, lang) for lang, records in dev_sets.items()}
+            mean = sum(s[task.main_metric] for s in per_language.values()) / len(per_language)
+            return {task.main_metric: mean, **{f"{lang}/{k}": v for lang, s in per_language.items() for k, v in s.items()}}
         if not dev_records:
             return None
-        predictions = task_type.predict(task, handle, dev_records, eval_settings)
-        return score(task, metrics, predictions, task_type.references(task, dev_records), task.train_language)
+        return score_dev(dev_records, task.train_language)
 
     sign = 1.0 if all(m.higher_is_better for m in metrics) else -1.0
     selection = DevSelection(work_dir, evaluate, task.main_metric, sign, lambda: handle.model, report)

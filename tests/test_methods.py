@@ -328,3 +328,22 @@ def test_builtin_seq2seq_provider_on_a_tiny_local_model(tmp_path: Path, minilm_d
     assert len(out) == 3 and all(isinstance(text, str) for text in out)
     with pytest.raises(ValueError, match="options.model is required"):
         Seq2SeqTranslation().translate(["x"], "en", "de", {})
+
+
+def test_target_language_dev_selection_is_labelled_not_zero_shot(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from plugins.quickstart import HERE
+
+    source = json.loads((HERE / "tasks" / "qs-paws.json").read_text())["sources"]["local"]
+    data = (HERE / "data").resolve()
+    source["files"] = {"train": f"{data}/qs-paws-train-en.tsv", "dev": f"{data}/qs-paws-test-{{lang}}.tsv",
+                       "eval": f"{data}/qs-paws-test-{{lang}}.tsv"}  # stand-in: a dev set in every language
+    exp = tiny(tmp_path, tiny_model_dir, intermediate=["none"], training={"selection": "target_dev", "epochs": 2},
+               sources={"qs-paws": {"local": source}})
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    result = json.loads(path.read_text())
+    assert result["cell"]["method"] == "full+target-dev" and result["cell"]["zero_shot"] is False
+    assert {"accuracy", "en/accuracy", "de/accuracy"} <= set(result["dev"])
+    assert result["dev"]["accuracy"] == pytest.approx((result["dev"]["en/accuracy"] + result["dev"]["de/accuracy"]) / 2)
+    assert any(d["split"] == "dev" and d["lang"] == "de" for d in result["data"])
+    default = json.loads(make_pipeline(catalog, tiny(tmp_path, tiny_model_dir, name="d", intermediate=["none"]), tmp_path).run()[0].read_text())
+    assert default["cell"]["zero_shot"] is True and default["cell"]["method"] == "full"
