@@ -11,6 +11,7 @@ environments) from building the same stage at once; the second one waits and reu
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -82,3 +83,31 @@ class StageStore:
             shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)  # only needed while unfinished
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)
+
+
+@dataclass
+class StageRecord:
+    kind: str
+    hash: str
+    path: str
+    wall_time_s: float
+    reused: bool
+
+
+@contextmanager
+def stage_log(folder: Path) -> Iterator[None]:
+    """Send stilts' and transformers' log records to ``folder/log.txt`` while a stage runs."""
+    handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stilts_log, hf_log = logging.getLogger("stilts"), logging.getLogger("transformers")
+    old_level = stilts_log.level
+    stilts_log.setLevel(logging.INFO)  # stilts' own INFO goes to the file only (no console handler)
+    for lg in (stilts_log, hf_log):  # transformers keeps its level: its warnings reach the file too
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in (stilts_log, hf_log):
+            lg.removeHandler(handler)
+        stilts_log.setLevel(old_level)
+        handler.close()

@@ -11,7 +11,6 @@ import pytest
 from harness import hookimpl
 from harness.errors import MissingResourcesError
 from harness.experiment import load_experiment, method_label, resolve_method
-from harness.results import load_results
 from tests.helpers import catalog_with_specs, make_pipeline, write_json
 
 
