@@ -184,7 +184,8 @@ def tasks_show(name: str, data_dir: Annotated[Optional[Path], typer.Option()] = 
     resolver = DataResolver(catalog, data_dir)
     table = Table("split", "language", "source used", "local", "where")
     splits = [("train", spec.train_language), ("dev", spec.train_language)] if spec.train_language else []
-    for split, lang in splits + [("eval", lang) for lang in spec.eval_languages]:
+    per_language = [(split, lang) for split in ("eval", "tune", "translate_train") for lang in spec.eval_languages]
+    for split, lang in splits + per_language:
         if not resolver.plans(spec, split, lang):
             continue
         plan = resolver.plan(spec, split, lang)
