@@ -217,12 +217,12 @@ class Experiment:
         resolved["method"] = resolve_method(resolved["method"])
         return resolved
 
-    def method_label(self) -> str:
-        """The experiment's method (part of every cell id): the target stage's method, preceded
-        by the intermediate stage's when that differs (``lora-r8>full``)."""
+    def method_label(self, target_method: dict[str, Any] | None = None) -> str:
+        """The method part of a cell id: the target stage's method (``target_method``, else the
+        experiment's), preceded by the intermediate stages' when that differs (``lora-r8>full``)."""
         shared = self.data.get("training", {}).get("method", TRAINING_DEFAULTS["method"])
         inter = self.data.get("intermediate_training", {}).get("method", shared)
-        label = method_label(shared)
+        label = method_label(target_method or shared)
         return label if method_label(inter) == label else f"{method_label(inter)}>{label}"
 
 

@@ -290,7 +290,7 @@ class Pipeline(GroupStages):
         from harness.provenance import device_description, git_revision, package_versions
 
         exp = self.experiment
-        method = exp.method_label() + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
+        method = exp.method_label(target_cfg["method"]) + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
         cell_id = cell.id(exp.model_label, method)
         settings = self.settings(task, target_cfg)
         result = {

@@ -80,6 +80,7 @@ def test_lora_end_to_end_hands_over_a_merged_encoder(catalog, tiny_model_dir: Pa
 def test_intermediate_method_differing_from_the_target_is_in_the_label(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
     exp = load_experiment(tiny(tmp_path, tiny_model_dir, intermediate_training={"method": {"kind": "lora"}}), catalog)
     assert exp.method_label() == "lora-r8>full"
+    assert exp.method_label({"kind": "lora", "r": 8}) == "lora-r8"  # a target that overrides the method
 
 
 def test_full_method_takes_no_lora_options(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
