@@ -17,7 +17,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType
@@ -61,10 +61,12 @@ def sampling_weights(sizes: dict[str, int], policy: dict[str, Any]) -> dict[str,
     return {name: value / total for name, value in raw.items()}
 
 
-def batch_schedule(members: Sequence[Member], batch_size: int, steps: int, seed: int) -> list[tuple[int, list[int]]]:
+def batch_schedule(members: Sequence[Member], batch_size: int, steps: int, seed: int,
+                   group_by_length: bool = True) -> list[tuple[int, list[int]]]:
     """``steps`` batches as (member index, example indices). Each member walks through its own
-    length-grouped, shuffled order (transformers' ``get_length_grouped_indices``) and starts a
-    new order when it runs out; which member goes next is drawn by weight."""
+    shuffled order (length-grouped by transformers' ``get_length_grouped_indices`` unless
+    ``group_by_length`` is off) and starts a new order when it runs out; which member goes next
+    is drawn by weight."""
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
@@ -75,7 +77,10 @@ def batch_schedule(members: Sequence[Member], batch_size: int, steps: int, seed:
     def refill(i: int) -> None:
         lengths = [len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else sum(map(len, f["input_ids"]))
                    for f in members[i].features]
-        order = get_length_grouped_indices(lengths, batch_size, generator=generator)
+        if group_by_length:
+            order = get_length_grouped_indices(lengths, batch_size, generator=generator)
+        else:
+            order = torch.randperm(len(lengths), generator=generator).tolist()
         queues[i] = [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
 
     weights = [m.weight for m in members]
@@ -158,17 +163,6 @@ class MultiTaskModel(_module_base()):  # type: ignore[misc]
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-@dataclass
-class MultiTaskPlan:
-    """What a multi-task stage trains: members, steps, policy (filled by the pipeline)."""
-
-    members: list[Member]
-    batch_size: int
-    steps_per_epoch: int
-    epochs: int
-    policy: dict[str, Any] = field(default_factory=dict)
-
-
 def default_steps_per_epoch(members: Sequence[Member], policy: dict[str, Any], batch_size: int) -> int:
     """Enough steps for one pass over the tasks' (capped) examples, plus the MLM batches drawn
     alongside them (MLM text size does not stretch an epoch)."""
@@ -201,7 +195,7 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
     batch = int(config["batch_size"])
     per_epoch = steps_per_epoch or default_steps_per_epoch(members, policy, batch)
     epochs = max(1, math.ceil(float(config["epochs"])))
-    schedule = batch_schedule(members, batch, per_epoch * epochs, seed)
+    schedule = batch_schedule(members, batch, per_epoch * epochs, seed, bool(config["length_grouping"]))
     drawn = {m.name: 0 for m in members}
     for i, _ in schedule:
         drawn[members[i].name] += 1

@@ -347,3 +347,23 @@ def test_target_language_dev_selection_is_labelled_not_zero_shot(catalog, tiny_m
     assert any(d["split"] == "dev" and d["lang"] == "de" for d in result["data"])
     default = json.loads(make_pipeline(catalog, tiny(tmp_path, tiny_model_dir, name="d", intermediate=["none"]), tmp_path).run()[0].read_text())
     assert default["cell"]["zero_shot"] is True and default["cell"]["method"] == "full"
+
+
+def test_batch_schedule_is_fixed_by_the_seed_and_follows_the_weights() -> None:
+    from harness.multitask import Member, batch_schedule
+
+    def member(name: str, n: int, weight: float) -> Member:
+        features = [{"input_ids": [0] * (1 + i % 7)} for i in range(n)]
+        return Member(name, None, None, None, features, None, [], None, weight=weight)  # type: ignore[arg-type]
+
+    members = [member("a", 40, 0.75), member("b", 10, 0.25)]
+    one = batch_schedule(members, 4, 400, seed=3)
+    assert one == batch_schedule(members, 4, 400, seed=3) and one != batch_schedule(members, 4, 400, seed=4)
+    share_a = sum(1 for i, _ in one if i == 0) / len(one)
+    assert 0.68 < share_a < 0.82
+    # each task walks through all its examples before repeating one
+    first_pass_b = [j for i, batch in one if i == 1 for j in batch][:10]
+    assert sorted(first_pass_b) == list(range(10))
+    plain = batch_schedule(members, 4, 60, seed=3, group_by_length=False)
+    first_pass_a = [j for i, batch in plain if i == 0 for j in batch][:40]
+    assert sorted(first_pass_a) == list(range(40)) and first_pass_a != list(range(40))  # a shuffled full pass
