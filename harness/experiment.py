@@ -64,6 +64,12 @@ def method_label(method: dict[str, Any]) -> str:
     return str(method["kind"])
 
 
+def entry_name(item: str | dict[str, Any], key: str) -> str:
+    """The name of an experiment list entry: the string itself, or the object's ``key``
+    (``"name"`` for intermediate groups, ``"task"`` for targets)."""
+    return item if isinstance(item, str) else item[key]
+
+
 @dataclass(frozen=True)
 class Target:
     task: str
@@ -108,7 +114,7 @@ class Experiment:
     @property
     def intermediate(self) -> list[str]:
         """Intermediate names: tasks, multi-task groups (by their name) and ``none``."""
-        return [item if isinstance(item, str) else item["name"] for item in self.data.get("intermediate", [BASELINE])]
+        return [entry_name(item, "name") for item in self.data.get("intermediate", [BASELINE])]
 
     @property
     def groups(self) -> dict[str, dict[str, Any]]:
@@ -167,19 +173,16 @@ class Experiment:
             if unknown:
                 raise UnknownNameError(f"{kind} task of experiment {self.name!r}", unknown[0], current)
             if kind == "intermediate":
-                data[kind] = [item for item in self.data.get("intermediate", [BASELINE])
-                              if (item if isinstance(item, str) else item["name"]) in names]
+                data[kind] = [item for item in self.data.get("intermediate", [BASELINE]) if entry_name(item, "name") in names]
             else:
-                data[kind] = [item for item in self.data["targets"]
-                              if (item if isinstance(item, str) else item["task"]) in names]
+                data[kind] = [item for item in self.data["targets"] if entry_name(item, "task") in names]
         return Experiment(self.path, data)
 
     def for_cell(self, cell: Cell) -> dict[str, Any]:
         """This experiment's data limited to one cell (what ``stilts rerun`` runs again)."""
         data = dict(self.data)
         data["intermediate"] = [self.groups.get(cell.intermediate, cell.intermediate)]
-        data["targets"] = [item for item in self.data["targets"]
-                           if (item if isinstance(item, str) else item["task"]) == cell.target.task]
+        data["targets"] = [item for item in self.data["targets"] if entry_name(item, "task") == cell.target.task]
         data["seeds"] = [cell.seed]
         return data
 

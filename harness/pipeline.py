@@ -85,11 +85,12 @@ class Pipeline(GroupStages):
             if name == BASELINE:
                 continue
             group = self.experiment.groups.get(name)
-            for task in [self.task(n) for n in group["tasks"]] if group else [self.task(name)]:
+            tasks = [self.task(n) for n in group["tasks"]] if group else [self.task(name)]
+            for task in tasks:
                 problems += filter(None, [need(task, "train", task.train_language or "en"),
                                           need(task, "dev", task.train_language or "en", optional=True)])
             translate = group.get("translate") if group else None
-            for task in [self.task(n) for n in group["tasks"]] if translate else []:
+            for task in tasks if translate else []:
                 for lang in translate["languages"]:
                     problem = self.resolver.missing(task, "translate_train", lang)
                     if problem and not translate.get("provider"):  # else the provider translates

@@ -61,4 +61,3 @@ def rerun_result(catalog: Catalog, result_path: Path, *, runs_dir: Path | None, 
 
 def describe(differences: list[Difference]) -> list[str]:
     return [f"{d.language} {d.metric}: stored {d.stored!r}, rerun {d.rerun!r}" for d in differences]
-
