@@ -1,16 +1,27 @@
-"""The ``stilts`` command. Importing this module (and ``stilts --help``) never imports torch."""
+"""The ``stilts`` command. Importing this module (and ``stilts --help``) never imports torch.
+
+Output rules: every string that comes from the user, a file or a plugin (paths, names, spec
+contents, error messages) is printed through :func:`rich.markup.escape` (or as plain text), so a
+path such as ``runs[/]x`` prints as itself instead of crashing rich. When stdout is not a terminal
+(``stilts tasks list | cat``), tables are rendered wide enough that no value is cut; ``--json``
+gives the listings as machine-readable JSON.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness import __version__
 from harness.errors import PluginError, SpecError, StiltsError
@@ -19,6 +30,8 @@ from harness.registry import Catalog
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: Width tables are laid out in when stdout is not a terminal: wide enough that no cell is cut.
+PIPE_WIDTH = 1 << 16
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure how English intermediate-task training transfers zero-shot to other languages.")
@@ -31,14 +44,18 @@ QUICKSTART = "quickstart"
 
 
 class State:
-    blocked: list[str] = []
-    strict: bool | None = None
-    _catalog: Catalog | None = None
+    blocked: ClassVar[list[str]] = []
+    strict: ClassVar[bool | None] = None
+    #: (name, module) pairs from ``-p module.name``
+    modules: ClassVar[list[tuple[str, Any]]] = []
+    include_paths: ClassVar[list[Path]] = []
+    _catalog: ClassVar[Catalog | None] = None
 
     @classmethod
     def catalog(cls) -> Catalog:
         if cls._catalog is None:
-            host = load_plugins(strict=cls.strict, blocked=cls.blocked, on_failure=_warn_plugin)
+            host = load_plugins(strict=cls.strict, blocked=cls.blocked, modules=cls.modules,
+                                include_paths=cls.include_paths, on_failure=_warn_plugin)
             cls._catalog = Catalog(host)
         return cls._catalog
 
@@ -47,21 +64,74 @@ def _warn_plugin(error: PluginError) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(str(error))} (skipped; use --strict-plugins to make this fatal)")
 
 
+def e(value: object) -> str:
+    """``value`` as text that rich prints literally (no markup)."""
+    return escape(str(value))
+
+
+def say(message: str) -> None:
+    """Print a progress message from the pipeline. Those messages carry markup of their own, so
+    they are not escaped here; one that is not valid markup (a path with ``[/]`` in it) is
+    printed as plain text instead of crashing."""
+    try:
+        text = Text.from_markup(str(message))
+    except MarkupError:
+        text = Text(str(message))
+    console.print(text)
+
+
+def say_plain(message: str) -> None:
+    """Print a message that carries no markup of its own (prefetch progress) literally."""
+    console.print(e(message))
+
+
+def print_table(table: Table) -> None:
+    """Print ``table``; when stdout is not a terminal, lay it out wide enough that nothing is cut."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=PIPE_WIDTH, highlight=False, color_system=None)
+    wide.print(table, crop=False)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _import_plugin_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is a clean usage error
+        hint = " (is it on PYTHONPATH?)" if isinstance(exc, ModuleNotFoundError) and exc.name == name else ""
+        raise typer.BadParameter(f"cannot import plugin module {name!r}{hint}: {type(exc).__name__}: {exc}",
+                                 param_hint="-p") from None
+
+
 @app.callback()
 def _main(
-    plugin: Annotated[Optional[list[str]], typer.Option("-p", help="no:NAME blocks plugin NAME (repeatable).")] = None,
+    plugin: Annotated[list[str] | None, typer.Option(
+        "-p", help="no:NAME blocks plugin NAME; module.name imports that module and registers it as a plugin "
+                   "(repeatable).")] = None,
+    include_path: Annotated[list[Path] | None, typer.Option(
+        "--include-path", exists=True, file_okay=False, dir_okay=True,
+        help="A folder of task spec *.json files to add to the catalog, as plugin 'include-path' (repeatable; "
+             "also STILTS_INCLUDE_PATH, os.pathsep-separated).")] = None,
     strict_plugins: Annotated[bool, typer.Option("--strict-plugins", help="Any plugin failure is fatal.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
-        console.print(f"stilts {__version__}")
+        console.print(f"stilts {e(__version__)}")
         raise typer.Exit()
-    blocked = []
+    blocked: list[str] = []
+    modules: list[tuple[str, Any]] = []
     for item in plugin or []:
-        if not item.startswith("no:"):
-            raise typer.BadParameter(f"expected no:NAME, got {item!r}", param_hint="-p")
-        blocked.append(item[3:])
-    State.blocked, State.strict = blocked, (True if strict_plugins else None)
+        if item.startswith("no:"):
+            blocked.append(item[3:])
+        else:
+            modules.append((item, _import_plugin_module(item)))
+    State.blocked, State.strict, State.modules = blocked, (True if strict_plugins else None), modules
+    State.include_paths = list(include_path or [])
     State._catalog = None
 
 
@@ -71,12 +141,12 @@ def run(
     experiment: Annotated[str, typer.Argument(help="Experiment file or name (default: the offline quickstart).")] = QUICKSTART,
     runs_dir: Annotated[Path, typer.Option(help="Stage cache (checkpoints, logs).")] = Path("runs"),
     results_dir: Annotated[Path, typer.Option(help="Result JSON files go here.")] = Path("results"),
-    data_dir: Annotated[Optional[Path], typer.Option(help="Value of {data_dir} in local sources.")] = None,
-    site: Annotated[Optional[Path], typer.Option(help="Also build the leaderboard here.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    site: Annotated[Path | None, typer.Option(help="Also build the leaderboard here.")] = None,
     offline: Annotated[bool, typer.Option(help="Check everything is local before training; fail fast.")] = False,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
-    intermediate: Annotated[Optional[list[str]], typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")] = None,
-    target: Annotated[Optional[list[str]], typer.Option("--target", help="Only these target tasks.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
+    intermediate: Annotated[list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
 ) -> None:
     """Run every cell of an experiment; finished stages are reused, interrupted ones restart."""
     from harness.experiment import load_experiment
@@ -87,133 +157,209 @@ def run(
     exp = load_experiment(path, catalog).restricted(intermediate, target)
     if experiment == QUICKSTART and site is None:
         site = Path("site")
-    console.print(f"experiment [bold]{exp.name}[/] ({path}): {len(exp.cells())} cell(s)")
+    console.print(f"experiment [bold]{e(exp.name)}[/] ({e(path)}): {len(exp.cells())} cell(s)")
     pipeline = Pipeline(catalog, exp, runs_dir=runs_dir, results_dir=results_dir, data_dir=data_dir,
-                        offline=offline, device=device, say=console.print)
+                        offline=offline, device=device, say=say)
     paths = pipeline.run()
-    console.print(f"[green]wrote {len(paths)} result(s)[/] to {results_dir / exp.name}")
+    console.print(f"[green]wrote {len(paths)} result(s)[/] to {e(results_dir / exp.name)}")
     if site is not None:
         from harness.leaderboard import build_site
 
-        index = build_site(results_dir, site)
-        console.print(f"leaderboard: [bold]{index.resolve()}[/] (open it in a browser)")
+        try:
+            index = build_site(results_dir, site)
+        except StiltsError as exc:  # the results are safe; say so, then fail
+            err_console.print(f"[red]error:[/] results are written to {e(results_dir / exp.name)}, "
+                              f"but the leaderboard was not built: {e(exc)}")
+            raise typer.Exit(2) from None
+        console.print(f"leaderboard: [bold]{e(index.resolve())}[/] (open it in a browser)")
 
 
 @app.command()
 def rerun(
     result: Annotated[Path, typer.Argument(help="A result JSON file written by `stilts run`.")],
-    runs_dir: Annotated[Optional[Path], typer.Option(help="Stage cache to use (default: a fresh temporary one, so every stage is recomputed).")] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="Stage cache to use (default: a fresh temporary one, so every stage is recomputed).")] = None,
     results_dir: Annotated[Path, typer.Option(help="Where the rerun's result goes.")] = Path("reruns"),
-    data_dir: Annotated[Optional[Path], typer.Option(help="Value of {data_dir} (default: the one the result used).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} (default: the one the result used).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
     tolerance: Annotated[float, typer.Option(help="Largest score difference still counted as equal.")] = 0.0,
+    trust_remote_code: Annotated[bool, typer.Option(
+        "--trust-remote-code", help="Allow a model that needs trust_remote_code (runs code from the model's files).")] = False,
 ) -> None:
-    """Run a result's cell again from its stored configuration and compare the scores."""
+    """Run a result's cell again from its stored configuration and compare the scores.
+
+    The result file is untrusted: its rerun section must describe exactly its own config, and a
+    model that needs remote code runs only with --trust-remote-code."""
     from harness.rerun import describe, rerun_result
 
     path, differences = rerun_result(State.catalog(), result, runs_dir=runs_dir, results_dir=results_dir,
-                                     data_dir=data_dir, device=device, tolerance=tolerance, say=console.print)
+                                     data_dir=data_dir, device=device, tolerance=tolerance,
+                                     trust_remote_code=trust_remote_code, say=say)
     if differences:
-        console.print(f"[red]{len(differences)} score(s) differ[/] (new result: {path}):")
+        console.print(f"[red]{len(differences)} score(s) differ[/] (new result: {e(path)}):")
         for line in describe(differences):
-            console.print(f"  {escape(line)}")
+            console.print(f"  {e(line)}")
         raise typer.Exit(1)
-    console.print(f"[green]reproduced[/]: every score equals the stored one (new result: {path})")
+    console.print(f"[green]reproduced[/]: every score equals the stored one (new result: {e(path)})")
 
 
 @app.command()
 def prefetch(experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
-             data_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
+             data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Download every model and hub dataset an experiment needs into the local caches."""
     from harness.experiment import load_experiment
     from harness.prefetch import prefetch_experiment
 
     catalog = State.catalog()
     exp = load_experiment(catalog.experiment_path(experiment), catalog)
-    for line in prefetch_experiment(catalog, exp, data_dir, say=console.print):
-        console.print(line)
+    for line in prefetch_experiment(catalog, exp, data_dir, say=say_plain):
+        console.print(e(line))
 
 
 # -- plugins -------------------------------------------------------------------------------------
+def _target_name(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(target)
+
+
 @app.command()
-def plugins() -> None:
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (every field).")] = False,
+) -> None:
     """Every plugin with its distribution, version, status and the hooks it implements."""
     catalog = State.catalog()
+    kinds = (("task type", catalog.task_type_entries), ("adapter", catalog.adapter_entries),
+             ("metric", catalog.metric_entries), ("data format", catalog.format_entries),
+             ("translation provider", catalog.translator_entries))
+    if as_json:
+        print_json({
+            "plugins": [dataclasses.asdict(info) for info in catalog.host.plugin_infos()],
+            "registered": [{"kind": kind, "name": entry.name, "plugin": entry.plugin, "description": entry.description,
+                            "target": _target_name(entry.target)}
+                           for kind, entries in kinds for entry in entries.values()],
+        })
+        return
     table = Table("plugin", "distribution", "version", "status", "hooks")
     for info in catalog.host.plugin_infos():
         status = {"loaded": "[green]loaded[/]", "blocked": "[yellow]blocked[/]"}.get(info.status, "[red]failed[/]")
-        table.add_row(info.name, info.distribution, info.version, status, ", ".join(h.removeprefix("stilts_") for h in info.hooks))
-    console.print(table)
+        table.add_row(e(info.name), e(info.distribution), e(info.version), status,
+                      e(", ".join(h.removeprefix("stilts_") for h in info.hooks)))
+    print_table(table)
     for info in catalog.host.plugin_infos():
         if info.error:
-            console.print(f"[red]{escape(info.error)}[/]")
+            console.print(f"[red]{e(info.error)}[/]")
     registered = Table("kind", "name", "plugin", "description")
-    for kind, entries in (("task type", catalog.task_type_entries), ("adapter", catalog.adapter_entries),
-                          ("metric", catalog.metric_entries), ("data format", catalog.format_entries),
-                          ("translation provider", catalog.translator_entries)):
+    for kind, entries in kinds:
         for entry in entries.values():
-            registered.add_row(kind, entry.name, entry.plugin, entry.description)
-    console.print(registered)
+            registered.add_row(kind, e(entry.name), e(entry.plugin), e(entry.description))
+    print_table(registered)
 
 
 # -- tasks ---------------------------------------------------------------------------------------
 @tasks_app.command("list")
-def tasks_list() -> None:
+def tasks_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (every field).")] = False,
+) -> None:
     """Every task spec: name, type, role, languages."""
     catalog = State.catalog()
+    if as_json:
+        print_json({
+            "tasks": [{"name": spec.name, "version": spec.version, "task_type": spec.task_type, "role": spec.role,
+                       "train_language": spec.train_language, "eval_languages": spec.eval_languages,
+                       "metrics": list(spec.data.get("metrics", [])), "plugin": spec.plugin, "path": str(spec.path),
+                       "description": spec.description}
+                      for spec in catalog.tasks.values()],
+            "invalid_specs": [{"file": file, "issues": [str(issue) for issue in error.issues]}
+                              for file, error in catalog.invalid_specs.items()],
+        })
+        return
     table = Table("task", "type", "role", "train", "eval languages", "plugin")
     for spec in catalog.tasks.values():
         langs = spec.eval_languages
-        shown = ", ".join(langs[:8]) + (f" ... ({len(langs)})" if len(langs) > 8 else "")
-        table.add_row(spec.name, spec.task_type, spec.role, spec.train_language or "-", shown, spec.plugin)
-    console.print(table)
+        if console.is_terminal and len(langs) > 8:  # a terminal gets a summary; a pipe gets every language
+            shown = ", ".join(langs[:8]) + f" ... ({len(langs)})"
+        else:
+            shown = ", ".join(langs)
+        table.add_row(e(spec.name), e(spec.task_type), e(spec.role), e(spec.train_language or "-"), e(shown),
+                      e(spec.plugin))
+    print_table(table)
     for file, error in catalog.invalid_specs.items():
-        err_console.print(f"[red]invalid spec {escape(file)}[/]\n{escape(str(error))}")
+        err_console.print(f"[red]invalid spec {e(file)}[/]\n{e(error)}")
 
 
 @tasks_app.command("show")
-def tasks_show(name: str, data_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
+def tasks_show(name: str, data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """A task's spec and which of its sources are available on this machine."""
     from harness.data import DataResolver
+    from harness.needs import task_needs
 
     catalog = State.catalog()
     spec = catalog.task(name)
-    console.print(f"[bold]{spec.name}[/] v{spec.version} ({spec.task_type}, role {spec.role}) from {spec.path}")
+    console.print(f"[bold]{e(spec.name)}[/] v{e(spec.version)} ({e(spec.task_type)}, role {e(spec.role)}) "
+                  f"from {e(spec.path)}")
     if spec.description:
-        console.print(spec.description)
+        console.print(e(spec.description))
     resolver = DataResolver(catalog, data_dir)
     table = Table("split", "language", "source used", "local", "where")
-    splits = [("train", spec.train_language), ("dev", spec.train_language)] if spec.train_language else []
-    per_language = [(split, lang) for split in ("eval", "tune", "translate_train") for lang in spec.eval_languages]
-    for split, lang in splits + per_language:
+    for need in task_needs(catalog, spec):
+        split, lang = need.split, need.lang
         if not resolver.plans(spec, split, lang):
             continue
         plan = resolver.plan(spec, split, lang)
         local = next((p for p in resolver.plans(spec, split, lang) if p.kind == "local"), None)
-        table.add_row(split, lang, plan.kind if plan else "-", "yes" if local and local.available_locally else "no",
-                      plan.describe() if plan else "no source")
-    console.print(table)
+        table.add_row(e(split), e(lang), e(plan.kind if plan else "-"),
+                      "yes" if local and local.available_locally else "no", e(plan.describe() if plan else "no source"))
+    print_table(table)
     console.print_json(json.dumps(spec.data))
+
+
+def _validate_file(catalog: Catalog, file: Path) -> bool:
+    """Print one file's verdict; True when it is a valid spec. Never raises (but for ^C)."""
+    if not file.is_file():  # checked before reading: a FIFO or /dev/zero would block or never end
+        what = "not a regular file" if file.exists() else "no such file"
+        console.print(f"[red]✗[/] {e(file)}: {what}")
+        return False
+    try:
+        spec = catalog.load_spec(file)
+    except SpecError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]✗[/] {e(issue)}")
+        return False
+    except StiltsError as exc:
+        console.print(f"[red]✗[/] {e(file)}: {e(exc)}")
+        return False
+    except Exception as exc:  # noqa: BLE001 - one file's crash must not hide the other files' verdicts
+        console.print(f"[red]✗[/] {e(file)}: internal error: {e(type(exc).__name__)}: {e(exc)}")
+        return False
+    console.print(f"[green]✓[/] {e(file)}: task {e(repr(spec.name))} is valid")
+    return True
 
 
 @tasks_app.command("validate")
 def tasks_validate(paths: Annotated[list[Path], typer.Argument(help="Spec files or folders.")]) -> None:
-    """Validate spec files: every error with file, JSON pointer, bad value and what was expected."""
-    from harness.registry import _spec_files
+    """Validate spec files: every error with file, JSON pointer, bad value and what was expected.
 
+    Every file gets its own verdict; the exit status is 1 when any file (or a folder without
+    ``*.json`` files) failed."""
     catalog = State.catalog()
-    failed = 0
+    failed = checked = empty = 0
     for path in paths:
-        for file in _spec_files(path):
-            try:
-                spec = catalog.load_spec(file)
-            except SpecError as exc:
-                failed += 1
-                for issue in exc.issues:
-                    console.print(f"[red]✗[/] {escape(str(issue))}")
+        if path.is_dir():
+            files = sorted(path.glob("*.json"))  # non-regular entries get their own verdict below
+            if not files:
+                console.print(f"[red]✗[/] {e(path)}: folder has no *.json task specs")
+                empty += 1
                 continue
-            console.print(f"[green]✓[/] {file}: task {spec.name!r} is valid")
-    if failed:
+        else:
+            files = [path]
+        for file in files:
+            checked += 1
+            failed += not _validate_file(catalog, file)
+    if failed or empty:
+        summary = [f"{failed} of {checked} file(s) failed"] if checked else []
+        summary += [f"{empty} folder(s) without specs"] if empty else []
+        console.print(f"[red]{'; '.join(summary)}[/]")
         raise typer.Exit(1)
 
 
@@ -238,7 +384,7 @@ def leaderboard_build(
     from harness.leaderboard import build_site
 
     index = build_site(results_dir, out, title=title)
-    console.print(f"leaderboard: {index.resolve()}")
+    console.print(f"leaderboard: {e(index.resolve())}")
 
 
 def main() -> None:

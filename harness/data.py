@@ -7,16 +7,15 @@ file may be mapped to any split. Records come back with the task type's canonica
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
+from harness.fingerprint import file_sha256
 from harness.interfaces import TaskType
 from harness.registry import Catalog
 from harness.tasks import TaskSpec
@@ -34,13 +33,30 @@ def offline_mode() -> bool:
     return any(os.environ.get(var, "").lower() in ("1", "true", "yes") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-@cache
-def file_sha256(path: Path, _mtime: float = 0.0) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def enable_offline_mode() -> None:
+    """Make every Hugging Face library stay off the network for the rest of the process (what
+    ``--offline`` means): the environment variables they read, and huggingface_hub's constant
+    when it was imported already."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+    import sys
+
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+
+
+#: Source keys that decide how raw rows become records (their values enter the data fingerprint).
+READING_KEYS = ("format", "options", "label_map", "drop_labels")
+
+
+def reading_identity(task: TaskSpec, source: dict[str, Any]) -> dict[str, Any]:
+    """How a source's rows are read into records: format and its options, the field mapping
+    (the spec's merged with the source's), label map and dropped labels. Paths, language codes
+    and other splits are not part of it: the file digests already say what was read."""
+    found = {key: source[key] for key in READING_KEYS if key in source}
+    fields = {**task.fields, **source.get("fields", {})}
+    return {**found, "fields": fields} if fields else found
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class SourcePlan:
     files: dict[str, Path] = field(default_factory=dict)  # local: role -> path
     hub: dict[str, Any] = field(default_factory=dict)  # hub: dataset, config, split, revision
     rows: str | None = None  # "START:STOP" slice of the split's records
+    reading: dict[str, Any] = field(default_factory=dict)  # reading_identity() of the source
 
     @property
     def available_locally(self) -> bool:
@@ -68,7 +85,7 @@ class SourcePlan:
         info: dict[str, Any] = {"task": self.task, "split": self.split, "lang": self.lang, "source": self.kind}
         if self.kind == "local":
             info["files"] = {
-                role: {"path": str(p), "sha256": file_sha256(p, p.stat().st_mtime) if p.is_file() else None}
+                role: {"path": str(p), "sha256": file_sha256(p) if p.is_file() else None}
                 for role, p in self.files.items()
             }
         else:
@@ -78,12 +95,16 @@ class SourcePlan:
         return info
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies the data itself (not where it lies) for stage hashes."""
+        """What identifies the records themselves (not where they lie) for stage keys: the
+        files' content digests (or the hub dataset, config, split, revision and filter), the row
+        slice, and how rows are read (:func:`reading_identity`)."""
         if self.kind == "local":
-            found: dict[str, Any] = {role: file_sha256(p, p.stat().st_mtime) for role, p in sorted(self.files.items())}
+            found: dict[str, Any] = {role: file_sha256(p) for role, p in sorted(self.files.items())}
         else:
             found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "parts", "revision", "filter") if k in self.hub}
-        return {**found, "rows": self.rows} if self.rows else found
+        if self.rows:
+            found["rows"] = self.rows
+        return {**found, "reading": self.reading} if self.reading else found
 
 
 @dataclass
@@ -119,7 +140,8 @@ class DataResolver:
             else:
                 roles = spec_files if isinstance(spec_files, dict) else {"path": spec_files}
             files = {role: self._template(t, local, lang, task.base_dir) for role, t in roles.items()}
-            out.append(SourcePlan(task.name, split, lang, "local", files=files, rows=local.get("slices", {}).get(split)))
+            out.append(SourcePlan(task.name, split, lang, "local", files=files, rows=local.get("slices", {}).get(split),
+                                  reading=reading_identity(task, local)))
         hub = task.sources.get("hub")
         if hub and split in hub["splits"]:
             code = hub.get("lang_codes", {}).get(lang, lang)
@@ -130,7 +152,8 @@ class DataResolver:
                 plan_hub = hub_part(hub, entry, code)
             if "filter" in hub:
                 plan_hub["filter"] = {"field": hub["filter"]["field"], "prefix": hub["filter"]["prefix"].replace("{lang}", code)}
-            out.append(SourcePlan(task.name, split, lang, "hub", hub=plan_hub, rows=hub.get("slices", {}).get(split)))
+            out.append(SourcePlan(task.name, split, lang, "hub", hub=plan_hub, rows=hub.get("slices", {}).get(split),
+                                  reading=reading_identity(task, hub)))
         return out
 
     def plan(self, task: TaskSpec, split: str, lang: str) -> SourcePlan | None:

@@ -6,7 +6,6 @@ intermediate ``"none"`` is the no-intermediate baseline.
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +13,10 @@ from typing import Any
 
 from harness.errors import SpecError, SpecIssue, UnknownNameError
 from harness.interfaces import ModelRef
+from harness.model_packages import ModelPackageError, package_model_folder
 from harness.registry import Catalog
 from harness.specs import load_validated, validate_data
-from harness.tasks import TaskSpec
+from harness.tasks import TaskSpec, content_hash
 
 BASELINE = "none"
 
@@ -86,8 +86,14 @@ class Cell:
     seed: int
 
     def id(self, model_label: str, method: str) -> str:
+        """A file-name-safe id: ``model__method__intermediate__target__seedN``, characters
+        outside ``[A-Za-z0-9._-]`` replaced by ``-``; an id longer than 150 characters keeps its
+        first 130 and a digest of the whole, so it stays unique and fits every file system."""
         raw = f"{model_label}__{method}__{self.intermediate}__{self.target.task}__seed{self.seed}"
-        return "".join(c if c.isalnum() or c in "._-" else "-" for c in raw)
+        safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in raw)
+        if len(safe) > 150:
+            safe = f"{safe[:130]}-{content_hash(raw, length=16)}"
+        return safe
 
 
 @dataclass
@@ -192,12 +198,9 @@ class Experiment:
         path = None
         if "package" in model:
             try:
-                module = importlib.import_module(model["package"])
-            except ImportError:
-                module = None
-            if module is not None:
-                getter = getattr(module, "get_model_path", None)
-                path = Path(getter()) if getter else Path(getattr(module, "MODEL_DIR"))
+                path = package_model_folder(model["package"], model.get("folder"))
+            except ModelPackageError as exc:
+                raise SpecError([SpecIssue(str(self.path), "/model/package", repr(model["package"]), str(exc))]) from None
         if path is None:
             candidate = self.base_dir / os.path.expanduser(model["id"])
             if candidate.is_dir():
@@ -219,6 +222,29 @@ class Experiment:
             resolved.update(target.training)
         resolved["method"] = resolve_method(resolved["method"])
         return resolved
+
+    def cell_method(self, target_cfg: dict[str, Any]) -> str:
+        """A cell's method label: :meth:`method_label` plus ``+target-dev`` when the target
+        selects its checkpoint on target-language dev data (not zero-shot)."""
+        return self.method_label(target_cfg["method"]) + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
+
+    def cell_config(self, catalog: Catalog, cell: Cell) -> dict[str, Any]:
+        """What a cell runs, known before it runs: the model, seed, intermediate task (or group)
+        and target task with their resolved hyperparameters. Results store it under ``config``
+        (with what the run found added: fingerprints, dev scores, languages), and ``stilts
+        rerun`` checks a result's stored experiment against it."""
+        config: dict[str, Any] = {"model": self.model, "seed": cell.seed}
+        group = self.groups.get(cell.intermediate)
+        if group is not None:
+            config["intermediate"] = {"group": group, "training": self.group_training(group)}
+        elif cell.intermediate != BASELINE:
+            task = self.task(catalog, cell.intermediate)
+            config["intermediate"] = {"task": task.name, "version": task.version,
+                                      "training": self.training(task, "intermediate")}
+        target = self.task(catalog, cell.target.task)
+        config["target"] = {"task": target.name, "version": target.version,
+                            "training": self.training(target, "target", cell.target), "task_options": target.task_options}
+        return config
 
     def method_label(self, target_method: dict[str, Any] | None = None) -> str:
         """The method part of a cell id: the target stage's method (``target_method``, else the
@@ -265,6 +291,11 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
                                         "a group name that is not 'none' and not a task's name"))
             for j, task_name in enumerate(group["tasks"]):
                 check(f"/intermediate/{i}/tasks/{j}", task_name, "intermediate")
+            method = experiment.group_training(group)["method"]
+            if method.get("kind", "full") != "full":
+                issues.append(SpecIssue(str(path), f"/intermediate/{i}", f"method {method['kind']!r} for group {name!r}",
+                                        "method kind 'full': multi-task groups train one shared encoder in full "
+                                        "(LoRA inside a group is not supported; set the group's training.method)"))
             provider = group.get("translate", {}).get("provider")
             if provider and provider not in catalog.translator_entries:
                 err = UnknownNameError("translation provider", provider, catalog.translator_entries)
@@ -277,6 +308,15 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
                 check(f"/intermediate/{i}/mlm/task", mlm.get("task", "mlm"), "intermediate")
     for i, target in enumerate(experiment.targets):
         check(f"/targets/{i}", target.task, "target")
+    for name, sources in data.get("sources", {}).items():  # overrides get a spec's source checks
+        check(f"/sources/{name}", name, None)
+        for kind, source in sources.items():
+            issues.extend(catalog.source_issues(str(path), f"/sources/{name}", kind, source))
+    if "package" in experiment.model:
+        try:
+            experiment.model_ref()
+        except SpecError as exc:
+            issues.extend(exc.issues)
     adapter = experiment.model.get("adapter")
     if adapter and adapter not in catalog.adapter_entries:
         err = UnknownNameError("model adapter", adapter, catalog.adapter_entries)

@@ -11,20 +11,17 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from rich.markup import escape
+
 from harness.experiment import hashed_training
 from harness.interfaces import ModelHandle, ModelRef
+from harness.needs import mlm_text_source
 from harness.stages import StageKey, StageRecord, stage_log
 from harness.tasks import TaskSpec
 
 
 class GroupStages:
     """Builds the intermediate stage of a multi-task group."""
-
-    def mlm_text_source(self, mlm: dict[str, Any]) -> tuple[TaskSpec, str]:
-        """The task and split whose text feeds continued MLM."""
-        if "text_from" in mlm:
-            return self.task(mlm["text_from"]["task"]), mlm["text_from"].get("split", "eval")
-        return self.task(mlm.get("task", "mlm")), "train"
 
     def _member(self, task: TaskSpec, records: list[dict[str, Any]], dev: list[dict[str, Any]] | None,
                 start: ModelRef, config: dict[str, Any], tokenizer: Any, selects: bool = True) -> Any:
@@ -52,15 +49,16 @@ class GroupStages:
         mlm = group.get("mlm")
         mlm_plans = []
         if mlm:
-            text_task, split = self.mlm_text_source(mlm)
+            text_task, split = mlm_text_source(self.catalog, exp, mlm)
             mlm_plans = [self.resolver.plan(text_task, split, lang) for lang in mlm["languages"]]
         policy = {"kind": "proportional", **group.get("sampling", {})}
         key = StageKey("intermediate", {
             "start": start_id, "adapter": self.adapter_name,
             "group": {"name": group["name"], "sampling": policy, "steps_per_epoch": group.get("steps_per_epoch"), "mlm": mlm},
-            "tasks": [{"name": t.name, "version": t.version, "spec": t.hash(), "max_length": member_cfg[t.name]["max_length"],
+            "tasks": [{"task": t.identity(), "max_length": member_cfg[t.name]["max_length"],
                        "data": {"train": plans[t.name][0].fingerprint() if plans[t.name][0] else None,
                                 "dev": plans[t.name][1].fingerprint() if plans[t.name][1] else None}} for t in tasks],
+            "mlm_task": self.task(mlm.get("task", "mlm")).identity() if mlm else None,
             "mlm_data": [p.fingerprint() for p in mlm_plans if p],
             "translate": self.translation_identity(group, tasks),
             "training": hashed_training(config), "precision": self.settings(tasks[0], config).precision, "seed": seed,
@@ -69,8 +67,8 @@ class GroupStages:
         with self.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.say(f"  training multi-task group [bold]{group['name']}[/] ({', '.join(group['tasks'])}"
-                         + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {self.store.path(key)}")
+                self.say(f"  training multi-task group [bold]{escape(group['name'])}[/] ({escape(', '.join(group['tasks']))}"
+                         + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {escape(str(self.store.path(key)))}")
                 with stage_log(work):
                     members, tokenizer = [], None
                     extra_provenance: list[dict[str, Any]] = []
@@ -106,7 +104,7 @@ class GroupStages:
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
                                                                    "data": provenance, "labels": []}, indent=2), encoding="utf-8")
             else:
-                self.say(f"  reusing multi-task stage for [bold]{group['name']}[/] ({key.hash})")
+                self.say(f"  reusing multi-task stage for [bold]{escape(group['name'])}[/] ({key.hash})")
         folder = self.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         record = StageRecord("intermediate", key.hash, str(folder), self.store.info(key)["wall_time_s"], reused)
@@ -154,7 +152,7 @@ class GroupStages:
     def mlm_texts(self, mlm: dict[str, Any]) -> list[str]:
         """Continued-MLM text: every language's lines (a text_from task: the distinct strings of
         its records, never labels), at most ``max_examples_per_language`` per language."""
-        text_task, split = self.mlm_text_source(mlm)
+        text_task, split = mlm_text_source(self.catalog, self.experiment, mlm)
         limit = mlm.get("max_examples_per_language")
         texts: list[str] = []
         for lang in mlm["languages"]:

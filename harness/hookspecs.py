@@ -10,7 +10,16 @@ Built-in plugins (``plugins/``) register through exactly the same group.
 
 Registration hooks return lists; the core merges them across plugins, orders them by name and
 refuses two plugins registering one name. "Which plugin handles this" hooks are ``firstresult``:
-the first non-``None`` answer wins (``tryfirst``/``trylast`` order them, as in pytest).
+the first non-``None`` answer wins and later implementations are not called
+(``tryfirst``/``trylast`` order them, as in pytest).
+
+Hooks are called through pluggy, so ``@hookimpl(wrapper=True)`` and ``hookwrapper=True`` work as
+pluggy documents. Registration hooks are called one plugin at a time, so a wrapper receives (and
+may change) the list of its own plugin's results only. A registration hook must return a list of
+:class:`~harness.interfaces.Entry` (the path hooks: a list of ``str`` or ``os.PathLike``);
+anything else, or an exception, is reported with the plugin's name and entry point. Every function
+named ``stilts_*`` in a plugin must carry ``@hookimpl`` and name a hook below; otherwise the plugin
+is reported as failing to register (pluggy itself would silently skip an unmarked function).
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from harness.tasks import TaskSpec
@@ -185,9 +185,12 @@ class ModelAdapter(ABC):
         ``pooling`` (``"mean"`` or ``"cls"``).
         """
 
+    @abstractmethod
     def fingerprint(self, ref: ModelRef) -> str:
-        """A string that changes when the model's weights change (used in stage hashes)."""
-        return f"{ref.id}@{ref.revision or 'default'}"
+        """A string that changes whenever the model's weights, config or tokenizer change (used
+        in stage keys): a digest of the bytes of a local folder, or the commit a hub revision
+        resolves to. Names, sizes and dates are not enough: two checkpoints of the same size
+        would share every stage built on them."""
 
 
 class ModelHandle:
@@ -215,6 +218,12 @@ class ModelHandle:
 class DataFormat(ABC):
     """Reads a local file format (tsv, jsonl, squad-json, conllu, aligned lines ...) into records."""
 
+    #: JSON Schema for a local source's ``options`` object, validated with the task spec (and with
+    #: an experiment's source override) before anything is read, or None (options not checked).
+    #: Give it ``"additionalProperties": false`` so that a misspelt option is an error with a
+    #: near-name hint; a format without options uses ``{"type": "object", "additionalProperties": false}``.
+    options_schema: dict[str, Any] | None = None
+
     @abstractmethod
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield one dict per record. ``files`` maps a role to a path; single-file formats use
@@ -237,8 +246,12 @@ class TranslationProvider(ABC):
 class Metric(ABC):
     """Scores predictions against references. Must match the task's official scorer exactly."""
 
-    #: True when a larger value is better (used for model selection).
-    higher_is_better: bool = True
+    #: Every score key :meth:`compute` can return, mapped to its direction: ``True`` when a larger
+    #: value is better, ``False`` when a smaller one is (perplexity), ``None`` for counts and
+    #: diagnostics that must never drive model selection (``n``, a tuned threshold). Model
+    #: selection reads the direction of the task's main metric from here (lm-eval's
+    #: ``higher_is_better``); a key missing from it cannot be a task's ``main_metric``.
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {}
 
     @abstractmethod
     def compute(self, predictions: Any, references: Any, language: str | None = None) -> dict[str, float]:
@@ -246,3 +259,20 @@ class Metric(ABC):
 
         ``language`` is the evaluation language, for scorers that normalise per language (MLQA).
         """
+
+
+def score_direction(metrics: Sequence[Metric], key: str) -> bool:
+    """True when a larger ``key`` score is better, as the metric producing ``key`` declares it.
+
+    Raises ``ValueError`` when no metric declares ``key`` or it is declared without a direction
+    (a count such as ``n``): such a key cannot select a model.
+    """
+    for metric in metrics:
+        declared = metric.higher_is_better
+        if key in declared:
+            direction = declared[key]
+            if direction is None:
+                raise ValueError(f"score {key!r} of {type(metric).__name__} has no direction (a count or diagnostic)")
+            return bool(direction)
+    names = ", ".join(type(m).__name__ for m in metrics) or "no metric"
+    raise ValueError(f"score {key!r} is not declared in higher_is_better by {names}")

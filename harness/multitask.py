@@ -8,7 +8,9 @@ sequential dataset of ready batches: checkpoints, resumption, bf16 and logging c
 and a resumed stage replays exactly the batches it had not yet seen.
 
 Model selection: every ``steps_per_epoch`` steps each task's dev split is scored; the mean of
-the tasks' main scores (MLM excluded) picks the checkpoint, as in the study's multi-task runs.
+the tasks' main scores (MLM excluded) picks the checkpoint, as in the study's multi-task runs. A
+main score whose metric declares lower as better (perplexity) enters the mean negated, so the
+mean is always higher-is-better.
 """
 
 from __future__ import annotations
@@ -182,6 +184,7 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
     """
     from transformers import set_seed
 
+    from harness.interfaces import score_direction
     from harness.train import DevSelection, TrainReport, run_trainer, score, training_arguments
 
     if config["method"].get("kind", "full") != "full":
@@ -213,13 +216,14 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
             references = member.task_type.references(member.task, member.dev_records)
             found = score(member.task, member.metrics, predictions, references, member.task.train_language)
             scores.update({f"{member.name}/{key}": value for key, value in found.items()})
-            mains.append(found[member.task.main_metric])
+            main = found[member.task.main_metric]
+            mains.append(main if score_direction(member.metrics, member.task.main_metric) else -main)
         if not mains:
             return None
         return {"mean": sum(mains) / len(mains), **scores}
 
-    selection = DevSelection(work_dir, evaluate, "mean", 1.0, lambda: model, report, every_steps=per_epoch)
-    args = training_arguments({**config, "batch_size": 1, "epochs": 1}, settings, seed, work_dir, per_epoch,
+    selection = DevSelection(work_dir, evaluate, "mean", True, lambda: model, report, every_steps=per_epoch)
+    args = training_arguments({**config, "batch_size": 1, "epochs": 1}, settings, seed, work_dir, per_epoch, len(schedule),
                               train_sampling_strategy="sequential", remove_unused_columns=False)
     run_trainer(model, args, ScheduledBatches(members, schedule), first_item, None, selection, report)
     return report

@@ -15,10 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.data import DataResolver, SourcePlan, offline_mode
+from rich.markup import escape
+
+from harness.data import DataResolver, SourcePlan, enable_offline_mode, offline_mode
 from harness.errors import DataError, MissingResourcesError
 from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
 from harness.group_stage import GroupStages
+from harness.needs import SplitNeed, experiment_needs
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
 from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
@@ -39,6 +42,8 @@ class Pipeline(GroupStages):
         self.store = StageStore(runs_dir)
         self.results_dir = Path(results_dir)
         self.offline = offline or offline_mode()
+        if self.offline:
+            enable_offline_mode()  # --offline reaches every library, not only the preflight
         self._device = device
         self.base_ref = experiment.model_ref()
         model = experiment.model
@@ -63,54 +68,56 @@ class Pipeline(GroupStages):
         return list(target.languages) if target.languages else task.eval_languages
 
     def preflight(self) -> list[str]:
-        """Check every model and data file the experiment needs before any training starts.
+        """Check every model, data split and output path the experiment needs before any training.
 
         Returns the list of problems (empty when all is there). Evaluation languages without
-        data are skipped instead when the experiment says ``missing_languages: skip``.
+        data are skipped instead when the experiment says ``missing_languages: skip``. Local
+        evaluation, tune and dev files are read in full here, so a malformed line fails now,
+        naming its file and line, not after hours of training.
         """
         problems: list[str] = []
         if not self.base_ref.is_local and self.offline and not hub_model_cached(self.base_ref):
             problems.append(f"model {self.base_ref.id!r} is not a local folder and not in the hub cache")
-        seen: set[tuple[str, str, str]] = set()
-
-        def need(task: TaskSpec, split: str, lang: str, optional: bool = False) -> str | None:
-            if optional and not self.resolver.plans(task, split, lang):
-                return None
-            if (task.name, split, lang) in seen:
-                return None
-            seen.add((task.name, split, lang))
-            return self.resolver.missing(task, split, lang)
-
-        for name in self.experiment.intermediate:
-            if name == BASELINE:
+        for need in experiment_needs(self.catalog, self.experiment):
+            if need.optional and not self.resolver.plans(need.task, need.split, need.lang):
                 continue
-            group = self.experiment.groups.get(name)
-            tasks = [self.task(n) for n in group["tasks"]] if group else [self.task(name)]
-            for task in tasks:
-                problems += filter(None, [need(task, "train", task.train_language or "en"),
-                                          need(task, "dev", task.train_language or "en", optional=True)])
-            translate = group.get("translate") if group else None
-            for task in tasks if translate else []:
-                for lang in translate["languages"]:
-                    problem = self.resolver.missing(task, "translate_train", lang)
-                    if problem and not translate.get("provider"):  # else the provider translates
-                        problems.append(f"{problem}, and group {group['name']!r} names no translation provider")
-            if group and "mlm" in group:
-                text_task, split = self.mlm_text_source(group["mlm"])
-                problems += filter(None, [need(text_task, split, lang) for lang in group["mlm"]["languages"]])
-        for target in self.experiment.targets:
-            task = self.task(target.task)
-            if self.catalog.task_type(task.task_type).trainable:
-                problems += filter(None, [need(task, "train", task.train_language or "en"),
-                                          need(task, "dev", task.train_language or "en", optional=True)])
-            for lang in self.eval_languages(task, target):
-                problem = need(task, "eval", lang)
-                if not problem and self.catalog.task_type(task.task_type).tune_split:
-                    problem = need(task, "tune", lang)
-                if problem and self.experiment.missing_languages == "skip":
-                    self.skipped.setdefault(task.name, []).append(lang)
-                elif problem:
-                    problems.append(problem)
+            problem = self.resolver.missing(need.task, need.split, need.lang)
+            if problem and need.split == "translate_train" and need.provider:
+                continue  # the group's provider translates the English records instead
+            if problem and need.split == "translate_train":
+                problem += f", and {need.used_by} names no translation provider"
+            if not problem and need.split in ("eval", "tune", "dev"):
+                problem = self.check_readable(need)
+            if problem and need.eval_language and self.experiment.missing_languages == "skip":
+                skipped = self.skipped.setdefault(need.task.name, [])
+                if need.lang not in skipped:
+                    skipped.append(need.lang)
+            elif problem:
+                problems.append(problem)
+        problems += self.output_path_problems()
+        return problems
+
+    def check_readable(self, need: SplitNeed) -> str | None:
+        """Read a local split in full; the data error (file and line) if it is malformed."""
+        plan = self.resolver.plan(need.task, need.split, need.lang)
+        if plan is None or plan.kind != "local":
+            return None
+        try:
+            self.resolver.load(need.task, need.split, need.lang)
+        except DataError as exc:
+            return str(exc)
+        return None
+
+    def output_path_problems(self) -> list[str]:
+        """Every result file name must be creatable (length and characters) before training."""
+        problems = []
+        folder = self.results_dir / self.experiment.name
+        for cell in self.experiment.cells():
+            name = self.cell_result_path(cell).name
+            if len(name.encode("utf-8")) > 255:
+                problems.append(f"result file name for cell {cell} is longer than 255 bytes: {name[:60]}...")
+        if len(self.experiment.name.encode("utf-8")) > 255 or "/" in self.experiment.name:
+            problems.append(f"experiment name {self.experiment.name!r} cannot be a folder name under {folder.parent}")
         return problems
 
     # -- stages ----------------------------------------------------------------------------
@@ -154,7 +161,7 @@ class Pipeline(GroupStages):
         settings = self.settings(task, config)
         key = StageKey(kind, {
             "start": start_id, "adapter": self.adapter_name,
-            "task": {"name": task.name, "version": task.version, "spec": task.hash()},
+            "task": task.identity(),
             "data": {"train": train_plan.fingerprint() if train_plan else None,
                      "dev": {dl: p.fingerprint() for dl, p in dev_plans.items()} if dev_plans else (
                          dev_plan.fingerprint() if dev_plan else None)},
@@ -164,7 +171,7 @@ class Pipeline(GroupStages):
         with self.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.say(f"  training {kind} task [bold]{task.name}[/] ({settings.precision}, seed {seed}) -> {self.store.path(key)}")
+                self.say(f"  training {kind} task [bold]{escape(task.name)}[/] ({settings.precision}, seed {seed}) -> {escape(str(self.store.path(key)))}")
                 with stage_log(work):
                     train_records, _ = self._load(task, "train", lang, config.get("max_train_examples"))
                     if task.labels_from_train:
@@ -183,7 +190,7 @@ class Pipeline(GroupStages):
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
                                                                    "data": provenance, "labels": task.labels}, indent=2), encoding="utf-8")
             else:
-                self.say(f"  reusing {kind} stage for [bold]{task.name}[/] ({key.hash})")
+                self.say(f"  reusing {kind} stage for [bold]{escape(task.name)}[/] ({key.hash})")
         folder = self.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         info = self.store.info(key)
@@ -201,7 +208,7 @@ class Pipeline(GroupStages):
         settings = self.settings(task, config)
         key = StageKey("eval", {
             "model": model_id, "adapter": self.adapter_name,
-            "task": {"name": task.name, "version": task.version, "spec": task.hash()},
+            "task": task.identity(),
             "lang": lang, "data": plan.fingerprint(), "limit": config.get("max_eval_examples"),
             "tune": tune_plan.fingerprint() if tune_plan else None,
             "settings": {"precision": settings.precision, "max_length": settings.max_length, "options": settings.options},
@@ -226,7 +233,6 @@ class Pipeline(GroupStages):
         folder = self.store.path(key)
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
-        provenance = provenance if isinstance(provenance, list) else [provenance]  # stages cached before tune provenance
         info = self.store.info(key)
         return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance
 
@@ -238,14 +244,15 @@ class Pipeline(GroupStages):
         stages: list[StageRecord] = []
         data: list[dict[str, Any]] = []
         start_ref, start_id = self.base_ref, f"{self.adapter_name}:{self.adapter.fingerprint(self.base_ref)}"
-        config: dict[str, Any] = {"model": exp.model, "model_fingerprint": start_id, "seed": cell.seed}
+        config = exp.cell_config(self.catalog, cell)  # what the cell runs; what it found is added below
+        config["model_fingerprint"] = start_id
         group = exp.groups.get(cell.intermediate)
         if group is not None:
-            start_ref, record, inter_dev, inter_data, group_cfg = self.multitask_stage(group, start_ref, start_id, cell.seed)
+            start_ref, record, inter_dev, inter_data, _group_cfg = self.multitask_stage(group, start_ref, start_id, cell.seed)
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data
-            config["intermediate"] = {"group": group, "training": group_cfg, "dev": inter_dev}
+            config["intermediate"]["dev"] = inter_dev
         elif cell.intermediate != BASELINE:
             inter_task = self.task(cell.intermediate)
             inter_cfg = exp.training(inter_task, "intermediate")
@@ -254,8 +261,7 @@ class Pipeline(GroupStages):
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data
-            config["intermediate"] = {"task": inter_task.name, "version": inter_task.version, "training": inter_cfg,
-                                      "dev": inter_dev}
+            config["intermediate"]["dev"] = inter_dev
         target_cfg = exp.training(target_task, "target", cell.target)
         dev: dict[str, float] = {}
         model_ref, model_id = start_ref, start_id
@@ -268,8 +274,6 @@ class Pipeline(GroupStages):
             model_id = f"stage:target:{record.hash}"
             stages.append(record)
             data += target_data
-        config["target"] = {"task": target_task.name, "version": target_task.version, "training": target_cfg,
-                            "task_options": target_task.task_options}
         languages: dict[str, dict[str, float]] = {}
         handle_cache: dict[str, ModelHandle] = {}
         langs = [lang for lang in self.eval_languages(target_task, cell.target) if lang not in self.skipped.get(target_task.name, [])]
@@ -279,7 +283,7 @@ class Pipeline(GroupStages):
             languages[lang] = scores
             stages.append(record)
             data += provenance
-            self.say(f"    {target_task.name} {lang}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
+            self.say(f"    {escape(target_task.name)} {escape(lang)}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
                      + (" (cached)" if record.reused else ""))
         return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)
 
@@ -291,8 +295,9 @@ class Pipeline(GroupStages):
         from harness.provenance import device_description, git_revision, package_versions
 
         exp = self.experiment
-        method = exp.method_label(target_cfg["method"]) + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
-        cell_id = cell.id(exp.model_label, method)
+        method = exp.cell_method(target_cfg)
+        path = self.cell_result_path(cell)
+        cell_id = path.stem
         settings = self.settings(task, target_cfg)
         result = {
             "schema_version": SCHEMA_VERSION,
@@ -319,18 +324,24 @@ class Pipeline(GroupStages):
             "wall_time_s": round(sum(s.wall_time_s for s in stages), 3),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        return write_result(self.results_dir / exp.name / f"{cell_id}.json", result)
+        return write_result(path, result)
+
+    def cell_result_path(self, cell: Cell) -> Path:
+        """``<results>/<experiment>/<cell id>.json``."""
+        exp = self.experiment
+        target_cfg = exp.training(self.task(cell.target.task), "target", cell.target)
+        return self.results_dir / exp.name / f"{cell.id(exp.model_label, exp.cell_method(target_cfg))}.json"
 
     def run(self) -> list[Path]:
         problems = self.preflight()
         if problems:
             raise MissingResourcesError(problems)
         for task_name, langs in self.skipped.items():
-            self.say(f"[yellow]skipping {task_name} languages without data: {', '.join(langs)}[/]")
+            self.say(f"[yellow]skipping {escape(task_name)} languages without data: {escape(', '.join(langs))}[/]")
         paths = []
         cells = self.experiment.cells()
         for i, cell in enumerate(cells, start=1):
-            self.say(f"[bold]cell {i}/{len(cells)}[/]: intermediate={cell.intermediate} target={cell.target.task} seed={cell.seed}")
+            self.say(f"[bold]cell {i}/{len(cells)}[/]: intermediate={escape(cell.intermediate)} target={escape(cell.target.task)} seed={cell.seed}")
             paths.append(self.run_cell(cell))
         return paths
 

@@ -19,8 +19,23 @@ from harness.tasks import TaskSpec
 
 
 def _spec_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``*.json`` regular files in it when it is a folder.
+
+    Entries of a folder that are not regular files (a FIFO or a folder named ``x.json``) are left
+    out, so reading the result never blocks; a ``path`` given directly is returned as it is, and
+    callers check it with :func:`_not_a_spec_file` before reading it.
+    """
     path = Path(path)
-    return sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return sorted(file for file in path.glob("*.json") if file.is_file()) if path.is_dir() else [path]
+
+
+def _not_a_spec_file(file: Path) -> SpecError | None:
+    """Why ``file`` cannot be read as a spec (missing, or not a regular file), or None."""
+    file = Path(file)
+    if file.is_file():
+        return None
+    what = "not a regular file" if file.exists() else "no such file"
+    return SpecError([SpecIssue(str(file), "", what, "a regular JSON file")])
 
 
 class Catalog:
@@ -89,6 +104,10 @@ class Catalog:
         found: dict[str, TaskSpec] = {}
         for plugin, path in self.host.task_spec_paths():
             for file in _spec_files(Path(path)):
+                problem = _not_a_spec_file(file)
+                if problem is not None:  # checked first: reading a FIFO or a device would block
+                    self.invalid_specs[str(file)] = problem
+                    continue
                 try:
                     spec = self.load_spec(file, plugin)
                 except SpecError as exc:
@@ -140,9 +159,7 @@ class Catalog:
             for found in schema_issues(spec.task_options, task_type.options_schema, file):
                 issues.append(SpecIssue(file, "/task_options" + found.pointer, found.value, found.expected))
         for kind, source in spec.sources.items():
-            if kind == "local" and source.get("format") not in self.format_entries:
-                err = UnknownNameError("data format", str(source.get("format")), self.format_entries)
-                issue("/sources/local/format", source.get("format"), "a registered data format" + err.hint)
+            issues.extend(self.source_issues(file, "/sources", kind, source))
         if task_type.trainable:
             if spec.train_language is None:
                 issue("/languages/train", None, f"a training language: task type {spec.task_type!r} is trained")
@@ -160,6 +177,28 @@ class Catalog:
         if "main_metric" in data and not any(data["main_metric"] == m or data["main_metric"].startswith(m) for m in spec.metrics):
             issue("/main_metric", data["main_metric"], "a key produced by one of the listed metrics")
         return issues
+
+    def source_issues(self, file: str, pointer_prefix: str, source_kind: str, source: dict[str, Any]) -> list[SpecIssue]:
+        """Checks of one schema-valid source that the schema cannot express: a local source's
+        ``format`` is registered, and its ``options`` validate against that format's
+        ``options_schema`` (unknown options get a near-name hint).
+
+        Used for a spec's sources (``pointer_prefix="/sources"``) and for an experiment's source
+        overrides (``"/sources/<task>"``); pointers read ``<pointer_prefix>/<source_kind>/...``.
+        """
+        base = f"{pointer_prefix}/{source_kind}"
+        if source_kind != "local" or not isinstance(source, dict):
+            return []
+        name = source.get("format")
+        if not isinstance(name, str) or name not in self.format_entries:
+            err = UnknownNameError("data format", str(name), self.format_entries)
+            known = err.hint or f" ({', '.join(err.known)})"
+            return [SpecIssue(file, f"{base}/format", repr(name), "a registered data format" + known)]
+        schema = self.data_format(name).options_schema
+        if schema is None:
+            return []
+        return [SpecIssue(file, f"{base}/options{found.pointer}", found.value, found.expected)
+                for found in schema_issues(source.get("options", {}), schema, file)]
 
     # -- experiments -----------------------------------------------------------------------
     @cached_property

@@ -1,18 +1,22 @@
 """Result files: one JSON per (experiment cell, target task), validated and written atomically.
 
-The leaderboard is a pure function of a results folder; it refuses (naming the file) any result
-that does not validate against ``result.schema.json``.
+The leaderboard is a pure function of a results folder; it refuses (naming the file and the JSON
+pointer) any result that does not validate against ``result.schema.json`` or fails the semantic
+checks of :func:`result_issues` and :func:`conflict_issues`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.specs import load_validated, validate_data
+from harness.errors import SpecError, SpecIssue
+from harness.specs import load_schema, read_json, schema_issues, validate_data
 
 SCHEMA_VERSION = 1
 
@@ -24,7 +28,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
+            # standard JSON only: NaN/Infinity raise ValueError here instead of writing a file no parser accepts
+            json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=False)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -62,11 +67,156 @@ def aggregate(languages: dict[str, dict[str, float]], metric: str, aggregation: 
     }
 
 
-def load_results(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every ``*.json`` result under ``folder`` (recursively); raises SpecError on an invalid one."""
+#: Largest magnitude accepted for a score the leaderboard averages (scores are percentages; this
+#: only keeps sums and variances far from float overflow).
+SCORE_LIMIT = 1e15
+_FINITE = f"a finite number (at most {SCORE_LIMIT:g} in magnitude)"
+
+
+def _escape(key: str) -> str:
+    """One JSON pointer segment (RFC 6901)."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_score(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= SCORE_LIMIT)
+
+
+def _same(stored: float | None, expected: float | None) -> bool:
+    if stored is None or expected is None:
+        return stored is None and expected is None
+    return math.isclose(stored, expected, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
+    """What a schema-valid result can still get wrong, and the leaderboard relies on.
+
+    Every language has a finite score for the task's main metric; the aggregate is over that metric,
+    and its mean and languages are what :func:`aggregate` computes from the per-language scores
+    (its informational ``english`` and ``mean_without_english`` need only be finite: the
+    leaderboard reads English from ``languages``); the cell names this task, and its id, method
+    suffix, ``selection`` and ``zero_shot`` agree. Only the main metric is checked among the
+    per-language scores (other diagnostics may legitimately be infinite, e.g. a perplexity).
+    """
+    from harness.experiment import Cell, Target  # lazily: experiment imports the task registry
+
+    issues: list[SpecIssue] = []
+
+    def add(pointer: str, value: str, expected: str) -> None:
+        issues.append(SpecIssue(file, pointer, value, expected))
+
+    cell, task, languages, agg = result["cell"], result["task"], result["languages"], result["aggregate"]
+    metric = task["main_metric"]
+    if agg["metric"] != metric:
+        add("/aggregate/metric", _show(agg["metric"]), f"the task's main metric {metric!r} (/task/main_metric)")
+    for lang, scores in languages.items():
+        if metric not in scores:
+            add(f"/languages/{_escape(lang)}", f"scores without {metric!r}", f"a score for the task's main metric {metric!r}")
+        elif not _is_score(scores[metric]):
+            add(f"/languages/{_escape(lang)}/{_escape(metric)}", _show(scores[metric]), _FINITE)
+    for key in ("mean", "english", "mean_without_english"):
+        if agg.get(key) is not None and not _is_score(agg[key]):
+            add(f"/aggregate/{key}", _show(agg[key]), _FINITE)
+
+    if cell["target"] != task["name"]:
+        add("/cell/target", _show(cell["target"]), f"the task's name {task['name']!r} (/task/name)")
+    expected_id = Cell(cell["intermediate"], Target(cell["target"]), cell["seed"]).id(cell["model"], cell["method"])
+    if cell["id"] != expected_id:
+        add("/cell/id", _show(cell["id"]), f"{expected_id!r} (model__method__intermediate__target__seed of /cell)")
+    target_dev = cell["method"].endswith("+target-dev")
+    if "selection" in cell and (cell["selection"] == "target_dev") != target_dev:
+        add("/cell/selection", _show(cell["selection"]),
+            f"{'target_dev' if target_dev else 'english_dev'!r}, as the method {cell['method']!r} says")
+    if "zero_shot" in cell and cell["zero_shot"] == target_dev:
+        add("/cell/zero_shot", _show(cell["zero_shot"]),
+            f"{_show(not target_dev)}: {'not ' if target_dev else ''}zero-shot, as the method {cell['method']!r} says")
+    if issues:
+        return issues
+
+    unscored = [lang for lang in agg["languages"] if lang not in languages]
+    if unscored:
+        add("/aggregate/languages", _show(unscored), "only languages that have scores in /languages")
+        return issues
+    aggregation = task["aggregation"]
+    if aggregation["mean"] == "size_weighted" and sum(s["n"] for s in languages.values()) == 0:
+        add("/languages", "no evaluated example (every n is 0)", "at least one example for a size-weighted mean")
+        return issues
+    expected = aggregate(languages, metric, aggregation, task["train_language"])
+    if sorted(agg["languages"]) != expected["languages"]:
+        add("/aggregate/languages", _show(agg["languages"]),
+            f"{_show(expected['languages'])} (the languages that /task/aggregation averages over)")
+    if not _same(agg["mean"], expected["mean"]):
+        add("/aggregate/mean", _show(agg["mean"]),
+            f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{_escape(metric)}")
+    return issues
+
+
+def check_result(result: dict[str, Any], file: str) -> dict[str, Any]:
+    """Raise :class:`SpecError` unless a schema-valid ``result`` passes :func:`result_issues`."""
+    issues = result_issues(result, file)
+    if issues:
+        raise SpecError(issues)
+    return result
+
+
+def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[SpecIssue]:
+    """Problems between results that are each fine alone: the same cell and seed twice (it would count
+    as two seeds), or one task name with two definitions (its scores would be averaged together)."""
+    issues: list[SpecIssue] = []
+    cells: dict[tuple[Any, ...], Path] = {}
+    tasks: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path, result in results:
+        cell, task = result["cell"], result["task"]
+        key = (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"])
+        if key in cells:
+            issues.append(SpecIssue(str(path), "/cell", f"cell {cell['id']!r}",
+                                    f"one result per cell and seed; {cells[key]} has the same model, method, "
+                                    "intermediate, target and seed"))
+        else:
+            cells[key] = path
+        first = tasks.setdefault(task["name"], (path, task))
+        for field in ("main_metric", "train_language", "aggregation"):
+            if task[field] != first[1][field]:
+                issues.append(SpecIssue(str(path), f"/task/{field}", _show(task[field]),
+                                        f"{_show(first[1][field])} as in {first[0]} (one definition per task name)"))
+    return issues
+
+
+def load_results(folder: Path, exclude: Iterable[Path] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """Every ``*.json`` result under ``folder`` (recursively), in path order.
+
+    Hidden files and folders, and anything under a folder in ``exclude``, are skipped. Each result
+    is validated against ``result.schema.json`` and :func:`result_issues`, then all of them against
+    :func:`conflict_issues`; the first invalid file (or every conflict) raises :class:`SpecError`,
+    naming the file and the JSON pointer.
+    """
+    folder = Path(folder)
+    skipped = [Path(p).resolve() for p in exclude]
+    schema = load_schema("result")
     out = []
-    for path in sorted(Path(folder).rglob("*.json")):
-        if path.name.startswith("."):
+    for path in sorted(folder.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
             continue
-        out.append((path, load_validated(path, "result")))
+        if skipped and any(path.resolve().is_relative_to(p) for p in skipped):
+            continue
+        try:
+            data = read_json(path)
+        except UnicodeDecodeError as exc:
+            raise SpecError([SpecIssue(str(path), "", f"a byte that is not UTF-8 at offset {exc.start}",
+                                       "a UTF-8 JSON file")]) from None
+        except RecursionError:
+            raise SpecError([SpecIssue(str(path), "", "JSON nested too deeply", "a result file")]) from None
+        issues = schema_issues(data, schema, str(path)) or result_issues(data, str(path))
+        if issues:
+            raise SpecError(issues)
+        out.append((path, data))
+    issues = conflict_issues(out)
+    if issues:
+        raise SpecError(issues)
     return out

@@ -26,7 +26,7 @@ from filelock import FileLock
 from harness.tasks import canonical_json, content_hash
 
 #: Bump when the layout of stage outputs changes: old stages are then rebuilt, not misread.
-STAGE_FORMAT = 1
+STAGE_FORMAT = 2
 MARKER = "stage.json"
 #: Sub-folder of a work folder that survives an interruption: training resumes from it.
 CHECKPOINTS = "checkpoints"

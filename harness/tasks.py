@@ -104,8 +104,24 @@ class TaskSpec:
         return self.role in (role, "both")
 
     def hash(self) -> str:
-        """Changes whenever anything in the spec changes."""
+        """Changes whenever anything in the spec changes (provenance; stage keys use :meth:`identity`)."""
         return content_hash(self.data)
+
+    def identity(self) -> dict[str, Any]:
+        """Exactly the part of the spec that determines a stage's output, for stage keys.
+
+        In: name, version, task type, training language, labels, metrics and main metric (they
+        select checkpoints and produce scores) and task options. Out: description, licence,
+        citation, homepage, ``languages.eval`` (adding an evaluation language must not retrain
+        a shared intermediate stage), aggregation (computed in results, not stages), recipe
+        (the resolved hyperparameters are keyed on their own) and sources (each split read is
+        keyed by its data fingerprint, which covers the file digests and how rows are read).
+        """
+        return {
+            "name": self.name, "version": self.version, "task_type": self.task_type,
+            "train_language": self.train_language, "labels": self.data.get("labels"),
+            "metrics": self.metrics, "main_metric": self.main_metric, "task_options": self.task_options,
+        }
 
     def with_labels(self, labels: list[str]) -> TaskSpec:
         """The same task with a concrete label list (derived from training data)."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType
+from harness.checkpoints import checkpoint_step, keep_only, last_complete_checkpoint, mark_complete, write_atomic, write_json_file
+from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType, score_direction
 from harness.stages import CHECKPOINTS
 from harness.tasks import TaskSpec
 
@@ -71,6 +72,7 @@ def train(
 
     Selection uses ``dev_records`` (English dev, the study's zero-shot protocol) or, when
     ``dev_sets`` is given, the mean main score over those languages' dev sets (not zero-shot).
+    The main metric's declared direction (:attr:`Metric.higher_is_better`) decides what "best" is.
     """
     from transformers import set_seed
 
@@ -95,19 +97,31 @@ def train(
             return None
         return score_dev(dev_records, task.train_language)
 
-    sign = 1.0 if all(m.higher_is_better for m in metrics) else -1.0
-    selection = DevSelection(work_dir, evaluate, task.main_metric, sign, lambda: handle.model, report)
-    args = training_arguments(config, eval_settings, seed, work_dir, steps_per_epoch,
+    higher = score_direction(metrics, task.main_metric)
+    selection = DevSelection(work_dir, evaluate, task.main_metric, higher, lambda: handle.model, report)
+    total_steps = math.ceil(steps_per_epoch * float(config["epochs"]))
+    args = training_arguments(config, eval_settings, seed, work_dir, steps_per_epoch, total_steps,
                               train_sampling_strategy="group_by_length" if config["length_grouping"] else "random")
     run_trainer(model, args, features, task_type.collator(task, tokenizer), tokenizer, selection, report)
     handle.use_model(handle.adapter.finish_training(model, config["method"]))
     return report
 
 
+def warmup_steps(warmup_ratio: float, total_steps: int) -> int:
+    """Linear warmup length in optimizer steps: ``ceil(ratio * total)`` (``warmup_ratio: 1``
+    warms up over the whole run; transformers would read a float 1.0 as one step)."""
+    return math.ceil(float(warmup_ratio) * total_steps)
+
+
 def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int, work_dir: Path, steps_per_epoch: int,
-                       **overrides: Any) -> Any:
+                       total_steps: int, **overrides: Any) -> Any:
     """transformers' TrainingArguments for a stage: the fast path (bf16 under ``auto``),
-    resumable checkpoints every ``checkpoint_every`` steps, linear warmup/decay."""
+    resumable checkpoints every ``checkpoint_every`` steps, linear warmup over
+    ``warmup_ratio`` of ``total_steps``, then linear decay.
+
+    Old checkpoints are not rotated by Trainer (``save_total_limit=None``): :class:`DevSelection`
+    deletes them only after a newer checkpoint is complete (:mod:`harness.checkpoints`).
+    """
     from transformers import TrainingArguments
 
     on_cpu = settings.device == "cpu"
@@ -117,14 +131,14 @@ def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int,
         gradient_accumulation_steps=config["gradient_accumulation_steps"],
         learning_rate=config["learning_rate"],
         num_train_epochs=config["epochs"],
-        warmup_steps=float(config["warmup_ratio"]),
+        warmup_steps=warmup_steps(config["warmup_ratio"], total_steps),
         weight_decay=config["weight_decay"],
         lr_scheduler_type="linear",
         bf16=settings.precision == "bf16",
         use_cpu=on_cpu,
         save_strategy="steps",
         save_steps=int(config["checkpoint_every"]),
-        save_total_limit=1,
+        save_total_limit=None,
         eval_strategy="no",
         logging_strategy="steps",
         logging_steps=max(1, min(50, steps_per_epoch)),
@@ -140,14 +154,12 @@ def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int,
 
 def run_trainer(model: Any, args: Any, dataset: Any, collator: Any, tokenizer: Any, selection: DevSelection,
                 report: TrainReport, **trainer_attrs: Any) -> None:
-    """Train with transformers' Trainer, resuming from the stage's last checkpoint if there is
-    one, then restore the best dev weights; fills ``report``."""
+    """Train with transformers' Trainer, resuming from the stage's last *complete* checkpoint if
+    there is one, then restore the best dev weights; fills ``report``."""
     import torch
     from transformers import Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
-    checkpoints = Path(args.output_dir)
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = last_complete_checkpoint(Path(args.output_dir))
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                       processing_class=tokenizer, callbacks=[selection])
     for name, value in trainer_attrs.items():
@@ -155,12 +167,12 @@ def run_trainer(model: Any, args: Any, dataset: Any, collator: Any, tokenizer: A
     if last:
         selection.restore(last)
         log.info("resuming from %s", last)
-    output = trainer.train(resume_from_checkpoint=last)
+    output = trainer.train(resume_from_checkpoint=str(last) if last else None)
     report.steps = output.global_step
     report.train_seconds = round(output.metrics.get("train_runtime", 0.0), 3)
     report.examples_per_second = round(output.metrics.get("train_samples_per_second", 0.0), 2)
     report.resumed_from_step = selection.resumed_from_step
-    selection.load_best_weights()
+    selection.load_best_weights(output.global_step)
     for line in trainer.state.log_history:
         log.info("trainer %s", line)
     del trainer
@@ -175,17 +187,21 @@ def _callback_base() -> type:
 
 
 class DevSelection(_callback_base()):  # type: ignore[misc]
-    """Model selection on dev scores, kept on disk so that an interrupted stage resumes it.
+    """Model selection on dev scores, kept on disk so that an interrupted stage resumes it exactly.
 
-    After every epoch (or every ``every_steps`` steps) ``evaluate`` scores the dev data; the
-    ``main`` score decides. A new best's weights go to ``best-<n>.pt``; older best files are
-    deleted only once a checkpoint after the new best exists, so any checkpoint finds the best
-    weights it knew.
+    At the end of every epoch (or every ``every_steps`` steps), and at the last step, ``evaluate``
+    scores the dev data and the ``main`` score decides (``higher``: larger is better). The
+    evaluation runs in ``on_step_end``, *before* Trainer saves that step's checkpoint, so a
+    checkpoint always includes the selection made at its own step: resuming from it never skips
+    an evaluation (an epoch boundary is no special case). A new best's weights go to
+    ``best-<n>.pt`` and the history to ``selection.json``, both written atomically; on resume,
+    evaluations after the checkpoint's step are forgotten and redone identically. Older best
+    files and older checkpoints are deleted only once a newer checkpoint is complete.
     """
 
-    def __init__(self, work_dir: Path, evaluate: Callable[[], dict[str, float] | None], main: str, sign: float,
+    def __init__(self, work_dir: Path, evaluate: Callable[[], dict[str, float] | None], main: str, higher: bool,
                  model: Callable[[], Any], report: TrainReport, every_steps: int | None = None):
-        self.work_dir, self.evaluate, self.main, self.sign = work_dir, evaluate, main, sign
+        self.work_dir, self.evaluate, self.main, self.higher = work_dir, evaluate, main, higher
         self.model, self.report, self.every_steps = model, report, every_steps
         self.steps: list[int] = []  # global step of each scored evaluation
         self.resumed_from_step: int | None = None
@@ -197,9 +213,10 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
     def best_file(self, epoch: int) -> Path:
         return self.work_dir / CHECKPOINTS / f"best-{epoch}.pt"
 
-    def restore(self, checkpoint: str) -> None:
+    def restore(self, checkpoint: Path) -> None:
         """Forget evaluations made after ``checkpoint``: training redoes them identically."""
-        step = int(Path(checkpoint).name.rsplit("-", 1)[1])
+        step = checkpoint_step(checkpoint)
+        assert step is not None, checkpoint
         self.resumed_from_step = step
         if not self.state_file.is_file():
             return
@@ -212,8 +229,22 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
     def _best_epoch(self) -> int | None:
         if not self.report.dev_scores:
             return None
-        values = [self.sign * scores[self.main] for scores in self.report.dev_scores]
+        sign = 1.0 if self.higher else -1.0
+        values = [sign * scores[self.main] for scores in self.report.dev_scores]
         return values.index(max(values)) + 1  # the first evaluation reaching the best score
+
+    def is_selection_step(self, state: Any) -> bool:
+        """True after the last optimizer step of an epoch (or of every ``every_steps`` steps)
+        and after the run's final step (a fractional last epoch)."""
+        if self.steps and self.steps[-1] == state.global_step:
+            return False  # already scored at this step (a resumed run at its final step)
+        if state.global_step >= state.max_steps:
+            return True
+        if self.every_steps is not None:
+            return state.global_step % self.every_steps == 0
+        # Trainer sets epoch = e + (micro_step + 1) / micro_steps_in_epoch before on_step_end:
+        # a whole number exactly at the epoch's last optimizer step
+        return float(state.epoch).is_integer()
 
     def _select(self, state: Any) -> None:
         scores = self.evaluate()
@@ -224,30 +255,33 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
         self.report.dev_scores.append(scores)
         self.steps.append(state.global_step)
         epoch = len(self.report.dev_scores)
-        log.info("epoch %d (step %d) dev %s", epoch, state.global_step, {k: round(v, 3) for k, v in scores.items()})
+        log.info("evaluation %d (step %d) dev %s", epoch, state.global_step, {k: round(v, 3) for k, v in scores.items()})
         if self._best_epoch() == epoch:
-            self.report.best_epoch = epoch
-            torch.save(self.model().state_dict(), self.best_file(epoch))
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps({"steps": self.steps, "dev_scores": self.report.dev_scores}), encoding="utf-8")
+            weights = self.model().state_dict()
+            write_atomic(self.best_file(epoch), lambda handle: torch.save(weights, handle))
+        self.report.best_epoch = self._best_epoch()
+        write_json_file(self.state_file, {"steps": self.steps, "dev_scores": self.report.dev_scores})
         self.model().train()
 
-    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.every_steps is None:
-            self._select(state)
-
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.every_steps is not None and state.global_step % self.every_steps == 0:
+        if self.is_selection_step(state):
             self._select(state)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        for path in (self.work_dir / CHECKPOINTS).glob("best-*.pt"):
+        """Trainer finished ``checkpoint-<step>``: mark it complete, then drop what it supersedes."""
+        root = self.work_dir / CHECKPOINTS
+        folder = root / f"checkpoint-{state.global_step}"
+        mark_complete(folder)
+        keep_only(root, folder)
+        for path in root.glob("best-*.pt"):
             if path != self.best_file(self.report.best_epoch or 0):
                 path.unlink()
 
-    def load_best_weights(self) -> None:
+    def load_best_weights(self, final_step: int) -> None:
+        """Load the best evaluation's weights unless the model already holds them (the best
+        evaluation was made at ``final_step``)."""
         best = self.report.best_epoch
-        if best is None or best == len(self.report.dev_scores):
+        if best is None or self.steps[best - 1] == final_step:
             return
         import torch
 

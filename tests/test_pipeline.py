@@ -114,12 +114,19 @@ def test_experiment_errors_name_pointer_and_suggest(catalog, tmp_path: Path) -> 
 def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
     from harness.leaderboard import build_site
 
+    from harness.experiment import Cell, Target
+
     exp = write_json(tmp_path / "exp.json", {
-        "name": "escape", "model": {"id": str(tiny_model_dir), "label": "<script>alert(1)</script>"},
+        "name": "escape", "model": {"id": str(tiny_model_dir), "label": "tiny"},
         "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
         "training": {"max_eval_examples": 10, "precision": "fp32"},
     })
-    make_pipeline(catalog, exp, tmp_path).run()
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    # experiment labels are restricted to safe characters; a result file from elsewhere is not
+    result = json.loads(path.read_text())
+    result["cell"]["model"] = "<script>alert(1)</script>"
+    result["cell"]["id"] = Cell("none", Target("qs-tatoeba"), 1).id(result["cell"]["model"], "full")
+    path.write_text(json.dumps(result))
     index = build_site(tmp_path / "results", tmp_path / "site")
     html = index.read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html

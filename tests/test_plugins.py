@@ -108,6 +108,154 @@ def test_conflicting_names_are_refused(catalog: Catalog) -> None:
         host.metrics()
 
 
+# -- hooks run on pluggy's own machinery -----------------------------------------------------------
+def test_wrapper_implementation_runs_and_its_errors_are_named() -> None:
+    from harness import hookimpl
+    from harness.interfaces import Entry
+
+    class Wrapped:
+        @hookimpl
+        def stilts_metrics(self):
+            return [Entry("wrapped_metric", "x:y", "plain")]
+
+        @hookimpl(wrapper=True, specname="stilts_metrics")
+        def add_one(self):
+            results = yield
+            return [*results, [Entry("added_by_wrapper", "x:z")]]
+
+    class WrapperOnly:
+        @hookimpl(wrapper=True)
+        def stilts_data_formats(self):
+            results = yield
+            return results
+
+    class BrokenWrapper:
+        @hookimpl(wrapper=True)
+        def stilts_metrics(self):
+            yield
+            raise RuntimeError("wrapper blew up")
+
+    host = load_plugins(extra=[("wrapped", Wrapped()), ("wrapper-only", WrapperOnly()), ("broken-wrapper", BrokenWrapper())])
+    metrics = host.metrics()
+    assert metrics["wrapped_metric"].plugin == "wrapped" and metrics["added_by_wrapper"].plugin == "wrapped"
+    assert "accuracy" in metrics  # the others keep working
+    assert "tsv" in host.data_formats()
+    [failure] = [f for f in host.failures if f.plugin == "broken-wrapper"]
+    assert "running hook stilts_metrics" in str(failure) and "wrapper blew up" in str(failure)
+    assert "(registered in-process)" in failure.entry_point
+    with pytest.raises(PluginError, match="wrapper blew up"):
+        load_plugins(strict=True, extra=[("broken-wrapper", BrokenWrapper())]).metrics()
+    told: list[PluginError] = []  # failures inside a hook call reach on_failure (the CLI's warning) too
+    load_plugins(extra=[("broken-wrapper", BrokenWrapper())], on_failure=told.append).metrics()
+    assert [f.plugin for f in told] == ["broken-wrapper"]
+
+
+def test_firstresult_stops_at_the_first_answer_and_names_a_raising_plugin() -> None:
+    from harness import hookimpl
+
+    calls: list[str] = []
+
+    class Second:
+        @hookimpl
+        def stilts_choose_adapter(self, model):
+            calls.append("second")
+            return "second"
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def stilts_choose_adapter(self, model):
+            calls.append("first")
+            return "first"
+
+    host = load_plugins(extra=[("second", Second()), ("first", First())])
+    assert host.choose_adapter({"id": "m"}) == "first"
+    assert calls == ["first"]  # the second implementation is not called
+
+    class Raising:
+        @hookimpl(tryfirst=True)
+        def stilts_choose_adapter(self, model):
+            raise RuntimeError("cannot decide")
+
+    host = load_plugins(extra=[("raising", Raising()), ("second", Second())])
+    assert host.choose_adapter({"id": "m"}) == "second"
+    [failure] = host.failures
+    assert failure.plugin == "raising" and "stilts_choose_adapter" in str(failure) and "cannot decide" in str(failure)
+    with pytest.raises(PluginError, match="cannot decide"):
+        load_plugins(strict=True, extra=[("raising", Raising())]).choose_adapter({"id": "m"})
+
+
+@pytest.mark.parametrize(("hook", "value", "call", "expected"), [
+    ("stilts_metrics", "not a list", "metrics", "expected a list of harness.interfaces.Entry"),
+    ("stilts_task_types", [("pair", "x:y")], "task_types", "item 0 is ('pair', 'x:y') (tuple)"),
+    ("stilts_model_adapters", None, "model_adapters", None),  # None means "nothing": allowed
+    ("stilts_task_spec_paths", [42], "task_spec_paths", "expected a path"),
+    ("stilts_choose_adapter", 42, "choose_adapter", "expected an adapter name"),
+])
+def test_malformed_hook_returns_are_named(hook: str, value: object, call: str, expected: str | None) -> None:
+    from harness import hookimpl
+
+    def impl():
+        return value
+
+    plugin = type("Malformed", (), {hook: staticmethod(hookimpl(tryfirst=True)(impl))})
+    host = load_plugins(extra=[("malformed", plugin())])
+    answer = getattr(host, call)(*([{"id": "m"}] if call == "choose_adapter" else []))
+    if expected is None:
+        assert not host.failures
+        return
+    [failure] = host.failures
+    assert failure.plugin == "malformed" and f"running hook {hook}" in str(failure) and expected in str(failure)
+    assert answer  # the other plugins' answers are kept (built-ins, or the hf adapter)
+    with pytest.raises(PluginError, match="malformed"):
+        getattr(load_plugins(strict=True, extra=[("malformed", plugin())]), call)(
+            *([{"id": "m"}] if call == "choose_adapter" else []))
+
+
+def test_unmarked_stilts_functions_are_reported() -> None:
+    from harness import hookimpl
+    from harness.interfaces import Entry
+
+    class Forgetful:
+        @hookimpl
+        def stilts_task_types(self):
+            return []
+
+        def stilts_metrics(self):  # no @hookimpl: pluggy would silently skip it
+            return [Entry("forgotten", "x:y")]
+
+        def helper(self):  # not a hook name: fine
+            return None
+
+    host = load_plugins(extra=[("forgetful", Forgetful())])
+    info = {i.name: i for i in host.plugin_infos()}["forgetful"]
+    assert info.status == "failed"
+    assert "function stilts_metrics looks like a hook but has no @hookimpl marker" in info.error
+    assert "forgotten" not in host.metrics()
+    with pytest.raises(PluginError, match="no @hookimpl marker"):
+        load_plugins(strict=True, extra=[("forgetful", Forgetful())])
+
+
+@pytest.mark.parametrize(("value", "strict"), [
+    ("1", True), ("true", True), ("YES", True), (" on ", True),
+    ("0", False), ("false", False), ("No", False), ("off", False), ("", False),
+])
+def test_strict_env_is_parsed_as_a_boolean(value: str, strict: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.plugins import PluginHost
+
+    monkeypatch.setenv("STILTS_STRICT_PLUGINS", value)
+    assert PluginHost().strict is strict
+    assert PluginHost(strict=not strict).strict is (not strict)  # an explicit argument wins
+
+
+def test_strict_env_with_another_value_is_a_clean_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import StiltsError
+    from harness.plugins import PluginHost
+
+    monkeypatch.setenv("STILTS_STRICT_PLUGINS", "sometimes")
+    with pytest.raises(StiltsError, match="STILTS_STRICT_PLUGINS='sometimes' is not a boolean"):
+        PluginHost()
+
+
 THIRD_PARTY = {
     "acme_stilts/__init__.py": """
         from pathlib import Path
@@ -139,9 +287,9 @@ def test_third_party_package_task_is_run_by_stilts_run(tmp_path: Path, tiny_mode
     })
     env = {**os.environ, "PYTHONPATH": str(site)}
     stilts = [sys.executable, "-c", "from harness.cli import main; main()"]
-    listing = subprocess.run(stilts + ["tasks", "list"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    listing = subprocess.run(stilts + ["tasks", "list"], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert "acme-para" in listing.stdout and "acme" in listing.stdout
-    run = subprocess.run(stilts + ["run", str(exp)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    run = subprocess.run(stilts + ["run", str(exp)], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads((tmp_path / "results" / "acme" / "tiny__full__none__acme-para__seed1.json").read_text())
     assert set(result["languages"]) == {"en", "de"} and result["languages"]["de"]["n"] == 24

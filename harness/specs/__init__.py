@@ -2,12 +2,26 @@
 
 Every problem is reported with the file, the JSON pointer, the bad value and what was expected;
 unknown keys get a near-name hint ("did you mean 'languages'?").
+
+Spec, experiment and result files are untrusted input. :func:`read_json` reads only regular files
+of at most :data:`MAX_JSON_BYTES`, refuses bytes that are not UTF-8 (a UTF-8 byte order mark is
+accepted and dropped), nesting deeper than :data:`MAX_JSON_DEPTH`, duplicate keys and the
+non-standard ``NaN``/``Infinity`` literals, each as a :class:`SpecError` naming the file and,
+where it can, the line and the JSON pointer. Nothing read is ever executed.
 """
 
 from __future__ import annotations
 
+import codecs
+import copy
 import json
+import json.decoder
+import json.scanner
+import math
+import os
 import re
+import stat
+from collections import defaultdict
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,26 +29,151 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 
 from harness.errors import SpecError, SpecIssue, near_names
 
 SCHEMAS = ("task_spec", "experiment", "result")
 
+#: Largest JSON file read (spec, experiment or result); larger files are refused before reading.
+MAX_JSON_BYTES = 50 * 1024 * 1024
+#: Deepest nesting of arrays and objects accepted (the shipped schemas need fewer than 10 levels).
+MAX_JSON_DEPTH = 64
+#: Most issues reported for values the schema cannot see (non-finite numbers, lone surrogates).
+_MAX_VALUE_ISSUES = 50
 
-@cache
-def load_schema(name: str) -> dict[str, Any]:
-    """The shipped schema ``name`` (one of :data:`SCHEMAS`)."""
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a JSON string literal (escapes included)
+_BRACKETS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# -- schemas -----------------------------------------------------------------------------------
+def _schema_file(name: str) -> dict[str, Any]:
     text = resources.files("harness.specs").joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
+@cache
+def _schema_names_by_file() -> dict[str, str]:
+    """``"task-spec-1.json"`` -> ``"task_spec"`` (the last segment of each shipped schema's $id)."""
+    return {_schema_file(name)["$id"].rsplit("/", 1)[-1]: name for name in SCHEMAS}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The shipped schema ``name`` (one of :data:`SCHEMAS`), self-contained.
+
+    Schemas share definitions: the experiment's source overrides and the result's names use the
+    task spec's ``$defs`` (``"$ref": "task-spec-1.json#/$defs/sources"``). Those definitions are
+    copied in here under ``$defs/<schema>.<def>`` so that every validator and generator sees one
+    document with local references only.
+    """
+    schema = _schema_file(name)
+    files = _schema_names_by_file()
+    defs = schema.setdefault("$defs", {})
+    pending: list[tuple[str, str]] = []
+
+    def rewrite(node: Any, owner: str) -> Any:
+        if isinstance(node, dict):
+            out = {key: rewrite(value, owner) for key, value in node.items()}
+            ref = out.get("$ref")
+            if isinstance(ref, str):
+                target, _, fragment = ref.partition("#")
+                other = files.get(target) if target else owner
+                if other is None:
+                    raise ValueError(f"schema {name}: unresolvable $ref {ref!r}")
+                if other != name:
+                    def_name = fragment.removeprefix("/$defs/")
+                    if "/" in def_name or not fragment.startswith("/$defs/"):
+                        raise ValueError(f"schema {name}: $ref {ref!r} must point at another schema's $defs entry")
+                    pending.append((other, def_name))
+                    out["$ref"] = f"#/$defs/{other}.{def_name}"
+            return out
+        if isinstance(node, list):
+            return [rewrite(value, owner) for value in node]
+        return node
+
+    schema = rewrite(schema, name)
+    defs = schema.setdefault("$defs", {})
+    while pending:
+        other, def_name = pending.pop()
+        key = f"{other}.{def_name}"
+        if key not in defs:
+            defs[key] = rewrite(copy.deepcopy(_schema_file(other)["$defs"][def_name]), other)
+    return schema
+
+
+def _is_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer; stilts does not (range(2.0) and seeds need an int)
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12, except that ``integer`` means a JSON integer literal (``1``, not ``1.0``).
+StiltsValidator = extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
+# -- reporting ---------------------------------------------------------------------------------
+def _escape(part: Any) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
 def _pointer(path: Any) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return "".join("/" + _escape(part) for part in path)
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates escaped, so that printing it can never fail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        text = repr(value if len(value) <= limit else value[:limit])
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr)
+        except (ValueError, RecursionError):
+            text = repr(type(value).__name__)
+    text = _printable(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(schema: Any) -> str:
+    """What one schema (a branch of oneOf/anyOf) accepts, in words."""
+    if not isinstance(schema, dict):
+        return "a value"
+    if "description" in schema and len(schema["description"]) <= 120:
+        return schema["description"]
+    if "const" in schema:
+        return f"exactly {json.dumps(schema['const'])}"
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "$ref" in schema:
+        return "a " + schema["$ref"].rsplit("/", 1)[-1].rsplit(".", 1)[-1].replace("_", " ")
+    kinds = schema.get("type", "value")
+    return "a value of type " + (" or ".join(kinds) if isinstance(kinds, list) else kinds)
+
+
+def _constraint(error: ValidationError) -> str:
+    """What a failed length/size/pattern keyword wanted (the schema's description when it has one)."""
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    words = {
+        "pattern": f"a string matching {error.validator_value}",
+        "minLength": f"a string of at least {error.validator_value} character(s)",
+        "maxLength": f"a string of at most {error.validator_value} character(s)",
+        "minimum": f"a number >= {error.validator_value}",
+        "maximum": f"a number <= {error.validator_value}",
+        "exclusiveMinimum": f"a number > {error.validator_value}",
+        "exclusiveMaximum": f"a number < {error.validator_value}",
+        "minItems": f"a list of at least {error.validator_value} item(s)",
+        "maxItems": f"a list of at most {error.validator_value} item(s)",
+        "uniqueItems": "a list without repeated items",
+        "minProperties": f"an object with at least {error.validator_value} key(s)",
+        "maxProperties": f"an object with at most {error.validator_value} key(s)",
+    }[error.validator]
+    if description and error.validator in ("pattern", "minLength", "maxLength"):
+        return f"{words}: {description}" if error.validator != "pattern" else description
+    return words
 
 
 def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
@@ -48,51 +187,354 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
             if key in allowed or any(re.search(p, key) for p in error.schema.get("patternProperties", {})):
                 continue
             hint = near_names(key, allowed, n=1)
-            expected = f"one of the known keys ({', '.join(allowed)})"
+            expected = f"one of the known keys ({', '.join(allowed)})" if allowed else "no keys here"
             if hint:
                 expected = f"a known key; did you mean {hint[0]!r}?"
-            out.append((f"{pointer}/{key}", f"unknown key {key!r}", expected))
+            out.append((f"{pointer}/{_escape(key)}", f"unknown key {_short(key)}", expected))
         return out
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [(pointer, "an object without it", f"required key {missing!r}")]
-    if validator == "enum":
-        return [(pointer, _short(error.instance), "one of " + ", ".join(json.dumps(v) for v in value))]
-    if validator == "const":
-        return [(pointer, _short(error.instance), f"exactly {json.dumps(value)}")]
-    if validator == "type":
-        kinds = value if isinstance(value, list) else [value]
-        return [(pointer, _short(error.instance), "a value of type " + " or ".join(kinds))]
-    if validator == "oneOf":
-        return [(pointer, _short(error.instance), "a string or an object as the schema describes")]
-    if validator == "propertyNames" and error.context:
-        return [(pointer, _short(error.context[0].instance), "a key that is " + error.context[0].message.split(" is not ")[-1])]
-    return [(pointer, _short(error.instance), error.message)]
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        # a key that its object's propertyNames refuses: point at the key itself
+        key = error.instance
+        expected = _constraint(error) if validator in _CONSTRAINTS else _expected_value(error)
+        return [(f"{pointer}/{_escape(key)}", f"the key {_short(key)}", "a key that is " + expected)]
+    if validator in ("enum", "const", "type"):
+        return [(pointer, _short(error.instance), _expected_value(error))]
+    if validator in ("oneOf", "anyOf"):
+        if error.context:
+            by_branch: dict[Any, list[ValidationError]] = defaultdict(list)
+            for sub in error.context:
+                by_branch[sub.relative_schema_path[0]].append(sub)
+            # the branch whose type fits the value is the one the author meant: report its errors
+            fitting = [subs for subs in by_branch.values()
+                       if not any(s.validator in ("type", "const", "enum") and not s.relative_path for s in subs)]
+            if len(fitting) == 1:
+                return [triple for sub in fitting[0] for triple in _expected(sub)]
+        if isinstance(error.schema, dict) and error.schema.get("description"):
+            return [(pointer, _short(error.instance), error.schema["description"])]
+        branches = value if isinstance(value, list) else []
+        word = "exactly one of" if validator == "oneOf" and not error.context else "one of"
+        return [(pointer, _short(error.instance), f"{word}: " + "; ".join(_describe(b) for b in branches))]
+    if validator in _CONSTRAINTS:
+        return [(pointer, _short(error.instance), _constraint(error))]
+    return [(pointer, _short(error.instance), _expected_value(error))]
 
 
-def schema_issues(data: Any, schema: dict[str, Any], file: str) -> list[SpecIssue]:
-    """Every problem with ``data`` against ``schema``, in document order."""
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    issues = []
-    for error in errors:
-        for pointer, value, expected in _expected(error):
-            issues.append(SpecIssue(file, pointer, value, expected))
+_CONSTRAINTS = ("pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties")
+
+
+def _expected_value(error: ValidationError) -> str:
+    """What was expected, for keywords without a special message (enum, const, type, the rest)."""
+    if error.validator == "enum":
+        return "one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+    if error.validator == "const":
+        return f"exactly {json.dumps(error.validator_value)}"
+    if error.validator == "type":
+        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return "a value of type " + " or ".join(kinds)
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    return _printable(message)
+
+
+def value_issues(data: Any, file: str) -> list[SpecIssue]:
+    """What JSON Schema cannot see: nesting deeper than :data:`MAX_JSON_DEPTH`, non-finite numbers
+    (standard JSON has no NaN or Infinity), lone surrogates in strings, non-string keys."""
+    issues: list[SpecIssue] = []
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack and len(issues) < _MAX_VALUE_ISSUES:
+        value, pointer, depth = stack.pop()
+        if isinstance(value, (dict, list, tuple)):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                issues.append(SpecIssue(file, pointer, f"a value nested more than {MAX_JSON_DEPTH} levels deep",
+                                        f"at most {MAX_JSON_DEPTH} levels of nested arrays and objects"))
+                continue
+            if isinstance(value, dict):
+                children = []
+                for key, child in value.items():
+                    if not isinstance(key, str):
+                        issues.append(SpecIssue(file, f"{pointer}/{_escape(key)}", f"a key of type {type(key).__name__}",
+                                                "a string key"))
+                    elif _SURROGATE.search(key):
+                        issues.append(SpecIssue(file, f"{pointer}/{_escape(_printable(key))}",
+                                                "a key with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                                                "valid Unicode text"))
+                    else:
+                        children.append((child, f"{pointer}/{_escape(key)}", depth))
+            else:
+                children = [(child, f"{pointer}/{i}", depth) for i, child in enumerate(value)]
+            stack.extend(reversed(children))
+        elif isinstance(value, float) and not math.isfinite(value):
+            literal = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            issues.append(SpecIssue(file, pointer, literal, "a finite number (standard JSON has no NaN or Infinity)"))
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            issues.append(SpecIssue(file, pointer, "a string with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                                    "valid Unicode text"))
     return issues
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; syntax errors name the file, line and column."""
+def schema_issues(data: Any, schema: dict[str, Any], file: str) -> list[SpecIssue]:
+    """Every problem with ``data`` against ``schema`` (and :func:`value_issues`), in document order."""
+    found = value_issues(data, file)
+    if any("levels deep" in issue.value for issue in found):
+        return found  # validating it would only recurse; the nesting is the problem
+    validator = StiltsValidator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    issues = []
+    string_checked: set[str] = set()  # one of pattern/minLength/maxLength per place is enough
+    for error in errors:
+        for pointer, value, expected in _expected(error):
+            if error.validator in ("pattern", "minLength", "maxLength"):
+                if pointer in string_checked:
+                    continue
+                string_checked.add(pointer)
+            issues.append(SpecIssue(file, pointer, value, expected))
+    seen = {(issue.pointer, issue.value) for issue in issues}
+    return issues + [issue for issue in found if (issue.pointer, issue.value) not in seen]
+
+
+# -- reading -----------------------------------------------------------------------------------
+def _fail(file: str, value: str, expected: str, pointer: str = "") -> SpecError:
+    return SpecError([SpecIssue(file, pointer, value, expected)])
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_bytes(path: Path, file: str) -> bytes:
+    """The file's bytes: a regular file of at most :data:`MAX_JSON_BYTES`, checked before reading.
+
+    The file is opened non-blocking and checked through its descriptor, so a FIFO or a device
+    is refused without waiting on it, and nothing can be swapped in between check and read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise SpecError([SpecIssue(str(path), "", "unreadable file", f"a readable file ({exc.strerror})")]) from None
+        raise _fail(file, "unreadable file", f"a readable file ({exc.strerror or exc})") from None
     try:
-        return json.loads(text)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((word for test, word in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+            raise _fail(file, kind, "a regular JSON file")
+        if info.st_size > MAX_JSON_BYTES:
+            raise _fail(file, f"a file of {info.st_size} bytes", f"a JSON file of at most {MAX_JSON_BYTES} bytes")
+        chunks, size = [], 0
+        while size <= MAX_JSON_BYTES:
+            try:
+                chunk = os.read(fd, min(1 << 20, MAX_JSON_BYTES + 1 - size))
+            except BlockingIOError:  # pragma: no cover - regular files never block
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_JSON_BYTES:  # it grew while being read
+            raise _fail(file, f"a file of more than {MAX_JSON_BYTES} bytes", f"a JSON file of at most {MAX_JSON_BYTES} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _fail(file, "unreadable file", f"a readable file ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def _line_col(text: str | bytes, offset: int) -> tuple[int, int]:
+    newline = "\n" if isinstance(text, str) else b"\n"
+    line = text.count(newline, 0, offset) + 1
+    return line, offset - (text.rfind(newline, 0, offset) + 1) + 1
+
+
+def _decode(raw: bytes, file: str) -> str:
+    skipped = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # accepted and dropped
+    try:
+        return raw[skipped:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skipped + exc.start
+        line, col = _line_col(raw, offset)
+        hint = ""
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:4]:
+            hint = "; it looks like UTF-16: save it as UTF-8"
+        raise _fail(file, f"byte 0x{raw[offset]:02x} at offset {offset} (line {line} column {col}), which is not UTF-8",
+                    f"a UTF-8 encoded JSON file{hint}") from None
+
+
+def _find(text: str, pattern: str) -> int | None:
+    """Offset of the first match of ``pattern`` outside JSON string literals."""
+    for match in re.finditer(_STRING + "|(" + pattern + ")", text, re.DOTALL):
+        if match.group(1) is not None:
+            return match.start(1)
+    return None
+
+
+def _where(text: str, offset: int | None) -> str:
+    if offset is None:
+        return ""
+    line, col = _line_col(text, offset)
+    return f" at line {line} column {col}"
+
+
+def _too_deep(text: str) -> int | None:
+    """Offset of the first bracket nested deeper than :data:`MAX_JSON_DEPTH`, or None."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return None
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token[0] == '"':
+            continue
+        depth += 1 if token in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return match.start()
+    return None
+
+
+class _BadLiteral(ValueError):
+    def __init__(self, literal: str, pattern: str):
+        super().__init__(literal)
+        self.literal, self.pattern = literal, pattern
+
+
+def _reject_constant(name: str) -> Any:
+    raise _BadLiteral(name, r"-?Infinity|NaN")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999 parses to inf
+        raise _BadLiteral(literal, r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+")
+    return value
+
+
+def _object_lines(text: str, wanted: set[int]) -> dict[int, int]:
+    """Offsets where the objects completed as ``wanted`` (0-based, in completion order) start.
+
+    Parses again with json's pure-Python scanner, which calls ``parse_object`` per object, so the
+    start of each object can be recorded (the C scanner gives no positions).
+    """
+    starts: list[int] = []
+    found: dict[int, int] = {}
+    count = [0]
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> Any:
+        starts.append(s_and_end[1] - 1)
+        try:
+            return json.decoder.JSONObject(s_and_end, *args)
+        finally:
+            starts.pop()
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if count[0] in wanted:
+            found[count[0]] = starts[-1]
+        count[0] += 1
+        return dict(pairs)
+
+    decoder = json.JSONDecoder(object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=_finite_float)
+    decoder.parse_object = parse_object
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except (ValueError, RecursionError):  # pragma: no cover - the first parse succeeded
+        pass
+    return found
+
+
+_COLON = re.compile(r"[ \t\n\r]*:")
+
+
+def _key_offset(text: str, start: int, key: str) -> int | None:
+    """Offset of the second ``key`` among the keys of the object that starts at ``start``."""
+    depth, seen = 0, 0
+    for match in _BRACKETS.finditer(text, start):
+        token = match.group()
+        if token[0] == '"':
+            if depth == 1 and _COLON.match(text, match.end()) and json.loads(token) == key:
+                seen += 1
+                if seen == 2:
+                    return match.start()
+            continue
+        depth += 1 if token in "[{" else -1
+        if depth == 0:
+            break
+    return None
+
+
+def _find_pointer(data: Any, target: Any) -> str:
+    """JSON pointer of the container ``target`` (by identity) inside ``data``."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, pointer = stack.pop()
+        if value is target:
+            return pointer
+        if isinstance(value, dict):
+            stack.extend((child, f"{pointer}/{_escape(key)}") for key, child in value.items())
+        elif isinstance(value, list):
+            stack.extend((child, f"{pointer}/{i}") for i, child in enumerate(value))
+    return ""
+
+
+def parse_json(text: str, file: str) -> Any:
+    """Parse JSON text strictly: syntax errors, nesting deeper than :data:`MAX_JSON_DEPTH`,
+    duplicate keys, ``NaN``/``Infinity`` and numbers too large for a float are
+    :class:`SpecError` naming ``file``, the line and (for duplicate keys) the JSON pointer."""
+    deep = _too_deep(text)
+    if deep is not None:
+        raise _fail(file, f"arrays/objects nested more than {MAX_JSON_DEPTH} levels deep{_where(text, deep)}",
+                    f"at most {MAX_JSON_DEPTH} levels of nesting")
+    duplicates: list[tuple[int, str, dict[str, Any]]] = []
+    count = [0]
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs) and len(duplicates) < 10:
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    duplicates.append((count[0], key, obj))
+                    break
+                seen.add(key)
+        count[0] += 1
+        return obj
+
+    try:
+        data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
-        raise SpecError(
-            [SpecIssue(str(path), "", f"invalid JSON at line {exc.lineno} column {exc.colno}", exc.msg)]
-        ) from None
+        raise _fail(file, f"invalid JSON at line {exc.lineno} column {exc.colno}", exc.msg) from None
+    except _BadLiteral as exc:
+        where = _where(text, _find(text, exc.pattern))
+        raise _fail(file, f"the number {exc.literal}{where}",
+                    "a finite number (standard JSON has no NaN or Infinity; write null or a string)") from None
+    except RecursionError:  # pragma: no cover - _too_deep refuses such text first
+        raise _fail(file, "arrays/objects nested too deeply", f"at most {MAX_JSON_DEPTH} levels of nesting") from None
+    except ValueError as exc:  # e.g. an integer literal of more than 4300 digits
+        where = _where(text, _find(text, r"-?[0-9]{1000,}"))
+        raise _fail(file, f"a number that cannot be read{where} ({str(exc)[:120]})", "a number of sensible size") from None
+    if duplicates:
+        starts = _object_lines(text, {index for index, _, _ in duplicates})
+        issues = []
+        for index, key, obj in duplicates:
+            where = ""
+            if index in starts:
+                again = _key_offset(text, starts[index], key)
+                where = _where(text, again) if again is not None else f" in the object starting{_where(text, starts[index])}"
+            issues.append(SpecIssue(file, f"{_find_pointer(data, obj)}/{_escape(key)}", f"the key {_short(key)} again{where}",
+                                    "each key at most once per object"))
+        raise SpecError(issues)
+    return data
+
+
+def read_json(path: Path) -> Any:
+    """Read and parse a JSON file; every problem is a :class:`SpecError` naming the file.
+
+    Refused before reading: anything but a regular file (a directory, FIFO or device) and files
+    over :data:`MAX_JSON_BYTES`. Then: bytes that are not UTF-8 (offset, line and column), and
+    whatever :func:`parse_json` refuses. A UTF-8 byte order mark is dropped.
+    """
+    file = str(path)
+    return parse_json(_decode(_read_bytes(Path(path), file), file), file)
 
 
 def validate_data(data: Any, schema_name: str, file: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -150,17 +149,14 @@ class HuggingFaceAdapter(ModelAdapter):
         ).float().cpu()
 
     def fingerprint(self, ref: ModelRef) -> str:
-        """Local folders: JSON files' content plus every file's name and size."""
-        if not ref.is_local:
-            return super().fingerprint(ref)
-        digest = hashlib.sha256()
-        root = Path(ref.id).expanduser()
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            digest.update(f"{rel}:{path.stat().st_size}\n".encode())
-            if path.suffix == ".json" and path.stat().st_size < 10_000_000:
-                digest.update(path.read_bytes())
-        return "local:" + digest.hexdigest()[:24]
+        """Local folders: sha256 over every file's bytes (memoised, so re-runs are cheap); hub
+        ids: the commit their revision resolves to (the hub, else the local hub cache)."""
+        from harness.data import offline_mode
+        from harness.fingerprint import folder_fingerprint, hub_commit
+
+        if ref.is_local:
+            return "local:" + folder_fingerprint(Path(ref.id))[:32]
+        return f"hub:{ref.id}@{hub_commit(ref.id, ref.revision, offline_mode())}"
 
 
 @hookimpl

@@ -9,11 +9,12 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
+from plugins.formats.textio import NO_OPTIONS, open_text
 
 
 def read_pairs(path: Path, what: str) -> list[list[str]]:
     rows = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+    with open_text(path) as handle:
         for line_no, line in enumerate(handle, start=1):
             line = line.rstrip("\n")
             if not line:
@@ -29,7 +30,14 @@ class BuccCorpus(DataFormat):
     """One record per corpus: ``{"source": [[id, sentence]...], "target": [...], "gold": [[source_id,
     target_id]...]}``; mining needs the whole corpus at once. Files: ``source``, ``target``, ``gold``."""
 
+    options_schema = NO_OPTIONS
+
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        missing = [role for role in ("source", "target") if role not in files]
+        extra = sorted(set(files) - {"source", "target", "gold"})
+        if missing or extra:
+            shown = ", ".join(f"{role}={path}" for role, path in files.items())
+            raise DataError(f"format 'bucc_corpus' reads the files source, target and (optionally) gold; got {shown}")
         yield {
             "source": read_pairs(files["source"], "id<TAB>sentence"),
             "target": read_pairs(files["target"], "id<TAB>sentence"),

@@ -9,18 +9,38 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
+from plugins.formats.textio import open_text, single_file
+
+CONLL_TAGS_OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "token_column": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "0-based column of the token"},
+        "tag_column": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "0-based column of the tag"},
+    },
+}
+
+CONLLU_OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"tag_field": {"enum": ["upos", "xpos"], "description": "which tag column to read"}},
+}
 
 
 class ConllTags(DataFormat):
     """One token per line (``token<TAB>tag``), a blank line between sentences -> records
     ``{"tokens": [...], "tags": [...]}``. Options: ``token_column`` (0), ``tag_column`` (1)."""
 
+    options_schema = CONLL_TAGS_OPTIONS
+
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        path = files["path"]
-        token_col, tag_col = int(options.get("token_column", 0)), int(options.get("tag_column", 1))
+        path = single_file(files, "conll_tags")
+        token_col, tag_col = options.get("token_column", 0), options.get("tag_column", 1)
+        if not all(isinstance(col, int) and not isinstance(col, bool) and col >= 0 for col in (token_col, tag_col)):
+            raise DataError(f"{path}: conll_tags options token_column/tag_column must be column numbers >= 0")
         tokens: list[str] = []
         tags: list[str] = []
-        with open(path, encoding="utf-8") as handle:
+        with open_text(path) as handle:
             for line_no, line in enumerate(handle, start=1):
                 line = line.rstrip("\n")
                 if not line.strip():
@@ -44,12 +64,17 @@ class Conllu(DataFormat):
 
     FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 
+    options_schema = CONLLU_OPTIONS
+
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        path = files["path"]
-        tag_index = self.FIELDS.index(options.get("tag_field", "upos"))
+        path = single_file(files, "conllu")
+        tag_field = options.get("tag_field", "upos")
+        if tag_field not in ("upos", "xpos"):
+            raise DataError(f"{path}: conllu option tag_field must be 'upos' or 'xpos', got {tag_field!r}")
+        tag_index = self.FIELDS.index(tag_field)
         tokens: list[str] = []
         tags: list[str] = []
-        with open(path, encoding="utf-8") as handle:
+        with open_text(path) as handle:
             for line_no, line in enumerate(handle, start=1):
                 line = line.rstrip("\n")
                 if not line:

@@ -9,14 +9,17 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
+from plugins.formats.textio import NO_OPTIONS, read_text, single_file
 
 
 class HellaswagText(DataFormat):
     """``activity_label: ctx`` / gold ending index / ending 1..4 -> ``{"ctx", "label", "endings"}``."""
 
+    options_schema = NO_OPTIONS
+
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        path = files["path"]
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        path = single_file(files, "hellaswag_text")
+        lines = read_text(path).splitlines()
         if len(lines) % 6:
             raise DataError(f"{path}: {len(lines)} lines is not a multiple of 6 (context, label, 4 endings per example)")
         for start in range(0, len(lines), 6):

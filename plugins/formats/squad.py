@@ -10,33 +10,78 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
+from plugins.formats.textio import NO_OPTIONS, read_text, single_file
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), f"a {type(value).__name__}")
 
 
 class SquadJson(DataFormat):
     """``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`` -> records
     ``{"id", "title", "context", "question", "answers": {"text": [...], "answer_start": [...]}}``
-    (the Hugging Face layout). Unanswerable v2.0 questions have empty answer lists."""
+    (the Hugging Face layout). Unanswerable v2.0 questions have empty answer lists. Anything else
+    in the file's layout is a :class:`DataError` naming the file and the place
+    (``data[0].paragraphs[3].qas[1]``)."""
+
+    options_schema = NO_OPTIONS
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        path = files["path"]
+        path = single_file(files, "squad_json")
+        text = read_text(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}: not SQuAD-style JSON with a top-level 'data' list ({exc})") from None
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise DataError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
+
+        def need(ok: bool, where: str, what: str, value: Any) -> None:
+            if not ok:
+                raise DataError(f"{path}: {where} is {_kind(value)}; expected {what} (SQuAD-style JSON)")
+
+        data = document.get("data") if isinstance(document, dict) else None
+        need(isinstance(data, list), "the top level 'data'", "a list of articles", data)
         for a, article in enumerate(data):
-            for p, paragraph in enumerate(article.get("paragraphs", [])):
-                for q, qa in enumerate(paragraph.get("qas", [])):
+            need(isinstance(article, dict), f"data[{a}]", "an object", article)
+            paragraphs = article.get("paragraphs", [])
+            need(isinstance(paragraphs, list), f"data[{a}].paragraphs", "a list", paragraphs)
+            for p, paragraph in enumerate(paragraphs):
+                where_p = f"data[{a}].paragraphs[{p}]"
+                need(isinstance(paragraph, dict), where_p, "an object", paragraph)
+                qas = paragraph.get("qas", [])
+                need(isinstance(qas, list), f"{where_p}.qas", "a list", qas)
+                for q, qa in enumerate(qas):
+                    where = f"{where_p}.qas[{q}]"
+                    need(isinstance(qa, dict), where, "an object", qa)
                     missing = [key for key in ("id", "question", "answers") if key not in qa]
                     if missing or "context" not in paragraph:
-                        where = f"data[{a}].paragraphs[{p}].qas[{q}]"
                         raise DataError(f"{path}: {where} lacks {missing or ['context']}")
+                    need(isinstance(paragraph["context"], str), f"{where_p}.context", "a string", paragraph["context"])
+                    need(isinstance(qa["question"], str), f"{where}.question", "a string", qa["question"])
+                    need(isinstance(qa["answers"], list), f"{where}.answers", "a list", qa["answers"])
+                    texts, starts = [], []
+                    for n, answer in enumerate(qa["answers"]):
+                        where_a = f"{where}.answers[{n}]"
+                        need(isinstance(answer, dict), where_a, "an object with text and answer_start", answer)
+                        need(isinstance(answer.get("text"), str), f"{where_a}.text", "a string", answer.get("text"))
+                        start = answer.get("answer_start")
+                        if isinstance(start, str) and start.strip().lstrip("-").isdigit() and len(start) < 20:
+                            start = int(start)
+                        need(isinstance(start, int) and not isinstance(start, bool), f"{where_a}.answer_start",
+                             "an integer", start)
+                        texts.append(answer["text"])
+                        starts.append(start)
+                    title = article.get("title", "")
                     yield {
                         "id": str(qa["id"]),
-                        "title": article.get("title", ""),
+                        "title": title if isinstance(title, str) else str(title),
                         "context": paragraph["context"],
                         "question": qa["question"],
-                        "answers": {"text": [x["text"] for x in qa["answers"]],
-                                    "answer_start": [int(x["answer_start"]) for x in qa["answers"]]},
+                        "answers": {"text": texts, "answer_start": starts},
                     }
 
 

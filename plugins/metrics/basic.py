@@ -15,6 +15,8 @@ from harness.interfaces import Entry, Metric
 class Accuracy(Metric):
     """Share of predictions equal to the gold label: XTREME's ``(preds == labels).mean()``."""
 
+    higher_is_better = {"accuracy": True}
+
     def compute(self, predictions: Sequence[int], references: Sequence[int], language: str | None = None) -> dict[str, float]:
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
@@ -33,6 +35,8 @@ class RetrievalAccuracy(Metric):
     against the other language's sentences); the reverse direction and their mean are reported too.
     """
 
+    higher_is_better = {"retrieval_accuracy": True, "retrieval_accuracy_xx_to_en": True, "retrieval_accuracy_both": True}
+
     def compute(self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None) -> dict[str, float]:
         def acc(found: Sequence[int]) -> float:
             if len(found) != len(references):
@@ -49,6 +53,9 @@ class RetrievalAccuracy(Metric):
 
 class BuccF1(Metric):
     """Precision, recall and F1 of mined pairs against the gold pairs (BUCC 2018 / XTREME)."""
+
+    higher_is_better = {"bucc_f1": True, "bucc_precision": True, "bucc_recall": True, "threshold": None,
+                        "threshold_tuned_on_eval": None, "n": None}
 
     def compute(self, predictions: dict, references: Sequence[Sequence[str]], language: str | None = None) -> dict[str, float]:
         gold = {tuple(pair) for pair in references}

@@ -93,6 +93,8 @@ def best_over_golds(predictions: dict[str, str], references: Sequence[dict],
 
 
 class SquadV1(Metric):
+    higher_is_better = {"squad_f1": True, "squad_em": True}
+
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         em, f1 = best_over_golds(
             predictions, references,
@@ -109,6 +111,9 @@ def v2_f1(pred: str, gold: str) -> float:
 
 
 class SquadV2(Metric):
+    higher_is_better = {"squad_v2_f1": True, "squad_v2_em": True, "has_ans_f1": True, "has_ans_em": True,
+                        "has_ans_n": None, "no_ans_f1": True, "no_ans_em": True, "no_ans_n": None}
+
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         def golds(ref: dict) -> list[str]:
             return [a for a in ref["answers"] if squad_normalize(a)] or [""]
@@ -126,6 +131,8 @@ class SquadV2(Metric):
 
 
 class Mlqa(Metric):
+    higher_is_better = {"mlqa_f1": True, "mlqa_em": True}
+
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         if language is None:
             raise ValueError("the MLQA scorer needs the answer language")

@@ -31,6 +31,8 @@ def scored_pairs(predictions: Sequence[Sequence[str | None]], references: Sequen
 class SeqevalF1(Metric):
     """seqeval F1 / precision / recall (default mode), in percent."""
 
+    higher_is_better = {"seqeval_f1": True, "seqeval_precision": True, "seqeval_recall": True, "unscored_words": None}
+
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         from seqeval.metrics import f1_score, precision_score, recall_score
 
@@ -49,6 +51,8 @@ class SeqevalF1(Metric):
 
 class TokenAccuracy(Metric):
     """Share of words whose tag is right (the usual POS accuracy; reported beside seqeval F1)."""
+
+    higher_is_better = {"token_accuracy": True}
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         gold, pred, _ = scored_pairs(predictions, references)

@@ -82,6 +82,8 @@ class MaskedLM(TaskType):
 class MaskedLMScores(Metric):
     """Masked-token accuracy (headline) and perplexity over the masked tokens."""
 
+    higher_is_better = {"mlm_accuracy": True, "perplexity": False, "masked_tokens": None}
+
     def compute(self, predictions: dict, references: Any, language: str | None = None) -> dict[str, float]:
         import math
 
