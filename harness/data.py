@@ -107,6 +107,11 @@ class SourcePlan:
         return {**found, "reading": self.reading} if self.reading else found
 
 
+def fingerprint_of(plan: SourcePlan | None) -> dict[str, Any] | None:
+    """``plan.fingerprint()``, or None for a split no source defines."""
+    return plan.fingerprint() if plan is not None else None
+
+
 @dataclass
 class LoadedSplit:
     records: list[dict[str, Any]]

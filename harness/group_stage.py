@@ -1,86 +1,93 @@
 """Multi-task group stages (shared encoder, continued MLM, translate-train) for the pipeline.
 
-A mixin of :class:`harness.pipeline.Pipeline`: it uses the pipeline's ``experiment``,
-``catalog``, ``resolver``, ``store``, ``adapter``, ``adapter_name``, ``say``, ``settings()`` and
-``_load()``. The training itself is :func:`harness.multitask.train_multitask`.
+:class:`GroupStages` is given the :class:`harness.pipeline.Pipeline` it builds stages for and
+uses its public parts (experiment, catalog, resolver, store, adapter, settings, load_split). The
+training itself is :func:`harness.multitask.train_multitask`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from harness.data import fingerprint_of
 from harness.experiment import hashed_training
 from harness.interfaces import ModelHandle, ModelRef
 from harness.needs import mlm_text_source
 from harness.stages import StageKey, StageRecord, stage_log
 from harness.tasks import TaskSpec
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from harness.pipeline import Pipeline
+
 
 class GroupStages:
-    """Builds the intermediate stage of a multi-task group."""
+    """Builds the intermediate stage of a multi-task group for ``pipeline``."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
 
     def _member(self, task: TaskSpec, records: list[dict[str, Any]], dev: list[dict[str, Any]] | None,
                 start: ModelRef, config: dict[str, Any], tokenizer: Any, selects: bool = True) -> Any:
         from harness.multitask import MLM_MEMBER, Member
 
-        task_type = self.catalog.task_type(task.task_type)
-        handle = ModelHandle(self.adapter, start, task_type.head(task))
+        task_type = self.pipeline.catalog.task_type(task.task_type)
+        handle = ModelHandle(self.pipeline.adapter, start, task_type.head(task))
         if tokenizer is not None:
             handle.__dict__["tokenizer"] = tokenizer  # one tokenizer for all members
         features = task_type.encode(task, records, handle.tokenizer, config["max_length"])
         return Member(task.name if selects else MLM_MEMBER, task, task_type, handle, features, dev,
-                      [self.catalog.metric(m) for m in task.metrics], self.settings(task, config), selects=selects)
+                      [self.pipeline.catalog.metric(m) for m in task.metrics], self.pipeline.settings(task, config), selects=selects)
 
     def multitask_stage(self, group: dict[str, Any], start: ModelRef, start_id: str,
                         seed: int) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
         """Train a multi-task group (and its continued MLM) into one shared encoder."""
         from harness.multitask import sampling_weights, train_multitask
 
-        exp = self.experiment
+        exp = self.pipeline.experiment
         config = exp.group_training(group)
-        tasks = [self.task(name) for name in group["tasks"]]
+        tasks = [self.pipeline.task(name) for name in group["tasks"]]
         member_cfg = {t.name: {**exp.training(t, "intermediate"), **group.get("training", {})} for t in tasks}
-        plans = {t.name: (self.resolver.plan(t, "train", t.train_language or "en"), self.resolver.plan(t, "dev", t.train_language or "en"))
+        plans = {t.name: (self.pipeline.resolver.plan(t, "train", t.train_language or "en"), self.pipeline.resolver.plan(t, "dev", t.train_language or "en"))
                  for t in tasks}
         mlm = group.get("mlm")
         mlm_plans = []
         if mlm:
-            text_task, split = mlm_text_source(self.catalog, exp, mlm)
-            mlm_plans = [self.resolver.plan(text_task, split, lang) for lang in mlm["languages"]]
+            text_task, split = mlm_text_source(self.pipeline.catalog, exp, mlm)
+            mlm_plans = [self.pipeline.resolver.plan(text_task, split, lang) for lang in mlm["languages"]]
         policy = {"kind": "proportional", **group.get("sampling", {})}
         key = StageKey("intermediate", {
-            "start": start_id, "adapter": self.adapter_name,
+            "start": start_id, "adapter": self.pipeline.adapter_name,
             "group": {"name": group["name"], "sampling": policy, "steps_per_epoch": group.get("steps_per_epoch"), "mlm": mlm},
             "tasks": [{"task": t.identity(), "max_length": member_cfg[t.name]["max_length"],
-                       "data": {"train": plans[t.name][0].fingerprint() if plans[t.name][0] else None,
-                                "dev": plans[t.name][1].fingerprint() if plans[t.name][1] else None}} for t in tasks],
-            "mlm_task": self.task(mlm.get("task", "mlm")).identity() if mlm else None,
+                       "data": {"train": fingerprint_of(plans[t.name][0]), "dev": fingerprint_of(plans[t.name][1])}}
+                      for t in tasks],
+            "mlm_task": self.pipeline.task(mlm.get("task", "mlm")).identity() if mlm else None,
             "mlm_data": [p.fingerprint() for p in mlm_plans if p],
             "translate": self.translation_identity(group, tasks),
-            "training": hashed_training(config), "precision": self.settings(tasks[0], config).precision, "seed": seed,
+            "training": hashed_training(config), "precision": self.pipeline.settings(tasks[0], config).precision, "seed": seed,
         })
         reused = True
-        with self.store.build(key) as work:
+        with self.pipeline.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.say(f"  training multi-task group [bold]{escape(group['name'])}[/] ({escape(', '.join(group['tasks']))}"
-                         + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {escape(str(self.store.path(key)))}")
+                self.pipeline.say(f"  training multi-task group [bold]{escape(group['name'])}[/] ({escape(', '.join(group['tasks']))}"
+                         + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "") + f", seed {seed}) -> {escape(str(self.pipeline.store.path(key)))}")
                 with stage_log(work):
                     members, tokenizer = [], None
                     extra_provenance: list[dict[str, Any]] = []
                     for task in tasks:
                         lang = task.train_language or "en"
-                        records = self._load(task, "train", lang, config.get("max_train_examples"))[0]
+                        records = self.pipeline.load_split(task, "train", lang, config.get("max_train_examples"))[0]
                         if "translate" in group:
                             records, translated = self.translated_train(task, records, group["translate"])
                             extra_provenance += translated
                         if task.labels_from_train:
-                            task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(records))
-                        dev = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if plans[task.name][1] else None
+                            task = task.with_labels(self.pipeline.catalog.task_type(task.task_type).derive_labels(records))
+                        dev = self.pipeline.load_split(task, "dev", lang, config.get("max_eval_examples"))[0] if plans[task.name][1] else None
                         member = self._member(task, records, dev, start, member_cfg[task.name], tokenizer)
                         tokenizer = member.handle.tokenizer
                         members.append(member)
@@ -89,25 +96,25 @@ class GroupStages:
                     for member in members:
                         member.weight = weights[member.name] / (1.0 + ratio)
                     if mlm:
-                        mlm_task = self.task(mlm.get("task", "mlm"))
+                        mlm_task = self.pipeline.task(mlm.get("task", "mlm"))
                         texts = self.mlm_texts(mlm)
                         member = self._member(mlm_task, [{"text": text} for text in texts], None, start,
                                               {**exp.training(mlm_task, "intermediate"), **group.get("training", {})},
                                               tokenizer, selects=False)
                         member.weight = ratio / (1.0 + ratio)
                         members.append(member)
-                    report = train_multitask(members, self.adapter, config, members[0].settings, policy,
+                    report = train_multitask(members, self.pipeline.adapter, config, members[0].settings, policy,
                                              group.get("steps_per_epoch"), seed, work)
-                    self.adapter.save(members[0].handle.model, tokenizer, work / "model", encoder_only=True)
+                    self.pipeline.adapter.save(members[0].handle.model, tokenizer, work / "model", encoder_only=True)
                     provenance = [p.provenance() for pair in plans.values() for p in pair if p]
                     provenance += [p.provenance() for p in mlm_plans if p] + extra_provenance
                     (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
                                                                    "data": provenance, "labels": []}, indent=2), encoding="utf-8")
             else:
-                self.say(f"  reusing multi-task stage for [bold]{escape(group['name'])}[/] ({key.hash})")
-        folder = self.store.path(key)
+                self.pipeline.say(f"  reusing multi-task stage for [bold]{escape(group['name'])}[/] ({key.hash})")
+        folder = self.pipeline.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-        record = StageRecord("intermediate", key.hash, str(folder), self.store.info(key)["wall_time_s"], reused)
+        record = StageRecord("intermediate", key.hash, str(folder), self.pipeline.store.info(key)["wall_time_s"], reused)
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], config
 
     def translation_identity(self, group: dict[str, Any], tasks: list[TaskSpec]) -> dict[str, Any] | None:
@@ -119,11 +126,11 @@ class GroupStages:
         sources: dict[str, Any] = {}
         for task in tasks:
             for lang in translate["languages"]:
-                plan = self.resolver.plan(task, "translate_train", lang)
-                if plan is not None and not self.resolver.missing(task, "translate_train", lang):
+                plan = self.pipeline.resolver.plan(task, "translate_train", lang)
+                if plan is not None and not self.pipeline.resolver.missing(task, "translate_train", lang):
                     sources[f"{task.name}/{lang}"] = plan.fingerprint()
                 else:
-                    provider = self.catalog.translator(translate["provider"])
+                    provider = self.pipeline.catalog.translator(translate["provider"])
                     sources[f"{task.name}/{lang}"] = {"provider": translate["provider"], "fingerprint": provider.fingerprint(translate.get("options", {}))}
         return {"keep_english": translate.get("keep_english", True), "sources": sources}
 
@@ -136,15 +143,15 @@ class GroupStages:
         provenance = []
         limit = len(records)
         for lang in translate["languages"]:
-            if not self.resolver.missing(task, "translate_train", lang):
-                loaded = self.resolver.load(task, "translate_train", lang, limit)
+            if not self.pipeline.resolver.missing(task, "translate_train", lang):
+                loaded = self.pipeline.resolver.load(task, "translate_train", lang, limit)
                 out += loaded.records
                 provenance.append(loaded.plan.provenance())
                 continue
             provider_name = translate["provider"]
-            translated, info = provider_translation(task, self.catalog.task_type(task.task_type), records, lang,
-                                                    self.catalog.translator(provider_name), provider_name,
-                                                    translate.get("options", {}), self.store.root / "translations")
+            translated, info = provider_translation(task, self.pipeline.catalog.task_type(task.task_type), records, lang,
+                                                    self.pipeline.catalog.translator(provider_name), provider_name,
+                                                    translate.get("options", {}), self.pipeline.store.root / "translations")
             out += translated
             provenance.append(info)
         return out, provenance
@@ -152,11 +159,11 @@ class GroupStages:
     def mlm_texts(self, mlm: dict[str, Any]) -> list[str]:
         """Continued-MLM text: every language's lines (a text_from task: the distinct strings of
         its records, never labels), at most ``max_examples_per_language`` per language."""
-        text_task, split = mlm_text_source(self.catalog, self.experiment, mlm)
+        text_task, split = mlm_text_source(self.pipeline.catalog, self.pipeline.experiment, mlm)
         limit = mlm.get("max_examples_per_language")
         texts: list[str] = []
         for lang in mlm["languages"]:
-            records = self._load(text_task, split, lang, None)[0]
+            records = self.pipeline.load_split(text_task, split, lang, None)[0]
             seen: dict[str, None] = {}
             for record in records:
                 for name, value in record.items():

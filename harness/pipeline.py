@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
-from harness.data import DataResolver, SourcePlan, enable_offline_mode, offline_mode
+from harness.data import DataResolver, SourcePlan, enable_offline_mode, fingerprint_of, offline_mode
 from harness.errors import DataError, MissingResourcesError
 from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
 from harness.group_stage import GroupStages
@@ -31,7 +31,7 @@ from harness.tasks import TaskSpec, content_hash
 log = logging.getLogger("stilts.pipeline")
 
 
-class Pipeline(GroupStages):
+class Pipeline:
     """Plans and runs the cells of one experiment."""
 
     def __init__(self, catalog: Catalog, experiment: Experiment, *, runs_dir: Path, results_dir: Path,
@@ -51,6 +51,7 @@ class Pipeline(GroupStages):
         self.adapter_name = adapter_name
         self.adapter = catalog.adapter(adapter_name)
         self.skipped: dict[str, list[str]] = {}
+        self.groups = GroupStages(self)
 
     @property
     def device(self) -> str:
@@ -133,7 +134,8 @@ class Pipeline(GroupStages):
             options=options,
         )
 
-    def _load(self, task: TaskSpec, split: str, lang: str, limit: int | None) -> tuple[list[dict], SourcePlan]:
+    def load_split(self, task: TaskSpec, split: str, lang: str, limit: int | None) -> tuple[list[dict], SourcePlan]:
+        """A split's records (at most ``limit``) and the source plan they came from."""
         loaded = self.resolver.load(task, split, lang, limit)
         return loaded.records, loaded.plan
 
@@ -162,9 +164,8 @@ class Pipeline(GroupStages):
         key = StageKey(kind, {
             "start": start_id, "adapter": self.adapter_name,
             "task": task.identity(),
-            "data": {"train": train_plan.fingerprint() if train_plan else None,
-                     "dev": {dl: p.fingerprint() for dl, p in dev_plans.items()} if dev_plans else (
-                         dev_plan.fingerprint() if dev_plan else None)},
+            "data": {"train": fingerprint_of(train_plan),
+                     "dev": {dl: fingerprint_of(p) for dl, p in dev_plans.items()} if dev_plans else fingerprint_of(dev_plan)},
             "training": hashed_training(config), "precision": settings.precision, "seed": seed,
         })
         reused = True
@@ -173,14 +174,14 @@ class Pipeline(GroupStages):
                 reused = False
                 self.say(f"  training {kind} task [bold]{escape(task.name)}[/] ({settings.precision}, seed {seed}) -> {escape(str(self.store.path(key)))}")
                 with stage_log(work):
-                    train_records, _ = self._load(task, "train", lang, config.get("max_train_examples"))
+                    train_records, _ = self.load_split(task, "train", lang, config.get("max_train_examples"))
                     if task.labels_from_train:
                         task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(train_records))
-                    dev_records = self._load(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
+                    dev_records = self.load_split(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
                     task_type = self.catalog.task_type(task.task_type)
                     handle = ModelHandle(self.adapter, start, task_type.head(task))
                     metrics = [self.catalog.metric(m) for m in task.metrics]
-                    dev_sets = {dl: self._load(task, "dev", dl, config.get("max_eval_examples"))[0] for dl in dev_plans}
+                    dev_sets: dict[str, Sequence[dict]] = {dl: self.load_split(task, "dev", dl, config.get("max_eval_examples"))[0] for dl in dev_plans}
                     report = train(task=task, task_type=task_type, handle=handle, metrics=metrics,
                                    train_records=train_records, dev_records=dev_records, config=config,
                                    eval_settings=settings, seed=seed, work_dir=work, dev_sets=dev_sets or None)
@@ -218,10 +219,10 @@ class Pipeline(GroupStages):
             if work is not None:
                 reused = False
                 with stage_log(work):
-                    records, _ = self._load(task, "eval", lang, config.get("max_eval_examples"))
+                    records, _ = self.load_split(task, "eval", lang, config.get("max_eval_examples"))
                     if "handle" not in handle_cache:
                         handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
-                    extra = {"tune": self._load(task, "tune", lang, None)[0]} if tune_plan else {}
+                    extra = {"tune": self.load_split(task, "tune", lang, None)[0]} if tune_plan else {}
                     predictions = task_type.predict(task, handle_cache["handle"], records, settings, **extra)
                     metrics = [self.catalog.metric(name) for name in task.metrics]
                     scores = score(task, metrics, predictions, task_type.references(task, records), lang)
@@ -248,7 +249,7 @@ class Pipeline(GroupStages):
         config["model_fingerprint"] = start_id
         group = exp.groups.get(cell.intermediate)
         if group is not None:
-            start_ref, record, inter_dev, inter_data, _group_cfg = self.multitask_stage(group, start_ref, start_id, cell.seed)
+            start_ref, record, inter_dev, inter_data, _group_cfg = self.groups.multitask_stage(group, start_ref, start_id, cell.seed)
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data

@@ -329,3 +329,15 @@ def test_an_overlong_cell_id_is_shortened_with_a_digest() -> None:
     assert len(long_id) <= 150 and long_id != cell.id("m" * 299, "full")
     assert cell.id("../evil\n", "full") == "..-evil-__full__none__xnli__seed1"
 
+
+
+def test_tox_passes_the_shared_data_location_the_tests_read() -> None:
+    """tox used to set only STILTS_DATA_DIR, which the tests do not read: real-data tests
+    silently skipped under tox."""
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO / "tox.ini")
+    set_env = tox["testenv"]["set_env"]
+    conftest = (REPO / "tests" / "conftest.py").read_text()
+    assert "STILTS_SHARED_DATA" in conftest and "STILTS_SHARED_DATA" in set_env
