@@ -56,7 +56,7 @@ def plain_loop(model_dir: Path, pairs, *, pad_to: int | None, grouped: bool, bf1
     start = time.perf_counter()
     padding = "max_length" if pad_to else False
     enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True, max_length=128, padding=padding)
-    features = [{k: enc[k][i] for k in enc.keys()} | {"labels": pairs[i][2]} for i in range(len(pairs))]
+    features = [{k: enc[k][i] for k in enc} | {"labels": pairs[i][2]} for i in range(len(pairs))]
     rng = random.Random(0)
     if grouped:
         batches = length_grouped([len(f["input_ids"]) for f in features], batch, rng)
@@ -90,19 +90,32 @@ def stilts_loop(model_dir: Path, data: Path, n: int) -> tuple[float, str]:
 
     catalog = Catalog(load_plugins())
     task = catalog.task("xnli")
-    task = task.with_sources({"local": {**task.sources["local"], "files": {"train": "{data_dir}/xnli/dev-en.tsv"}}}, REPO)
+    task = task.with_sources(
+        {"local": {**task.sources["local"], "files": {"train": "{data_dir}/xnli/dev-en.tsv"}}}, REPO
+    )
     records = DataResolver(catalog, data).load(task, "train", "en", limit=n).records
     config = {**TRAINING_DEFAULTS, "epochs": 1, "batch_size": 32, "learning_rate": 5e-5, "max_length": 128}
     precision = resolve_precision(config["precision"], "cpu")
-    handle = ModelHandle(catalog.adapter("hf"), ModelRef(str(model_dir)), catalog.task_type("pair_classification").head(task))
-    handle.model  # load before timing, as the plain loops do
+    handle = ModelHandle(
+        catalog.adapter("hf"), ModelRef(str(model_dir)), catalog.task_type("pair_classification").head(task)
+    )
+    _ = handle.model  # load before timing, as the plain loops do
     start = time.perf_counter()
     import tempfile
 
     with tempfile.TemporaryDirectory() as work:
-        train(task=task, task_type=catalog.task_type("pair_classification"), handle=handle,
-              metrics=[catalog.metric("accuracy")], train_records=records, dev_records=None, config=config,
-              eval_settings=RunSettings(precision=precision, device="cpu"), seed=0, work_dir=Path(work))
+        train(
+            task=task,
+            task_type=catalog.task_type("pair_classification"),
+            handle=handle,
+            metrics=[catalog.metric("accuracy")],
+            train_records=records,
+            dev_records=None,
+            config=config,
+            eval_settings=RunSettings(precision=precision, device="cpu"),
+            seed=0,
+            work_dir=Path(work),
+        )
     return len(records) / (time.perf_counter() - start), precision
 
 
@@ -122,7 +135,9 @@ def main() -> None:
     from harness.inference import bf16_supported
 
     bf16 = bf16_supported("cpu")
-    print(f"MiniLM, {len(pairs)} real English XNLI pairs, batch 32, {torch.get_num_threads()} threads, bf16 supported: {bf16}")
+    print(
+        f"MiniLM, {len(pairs)} real English XNLI pairs, batch 32, {torch.get_num_threads()} threads, bf16 supported: {bf16}"
+    )
     plain_loop(model_dir, pairs[:64], pad_to=None, grouped=True, bf16=bf16)  # warm-up (oneDNN kernels)
     results = {
         "plain, padded to 128, fp32": plain_loop(model_dir, pairs, pad_to=128, grouped=False, bf16=False),
@@ -130,7 +145,9 @@ def main() -> None:
         "plain, dynamic + length grouping": plain_loop(model_dir, pairs, pad_to=None, grouped=True, bf16=False),
     }
     if bf16:
-        results["plain, dynamic + length grouping + bf16"] = plain_loop(model_dir, pairs, pad_to=None, grouped=True, bf16=True)
+        results["plain, dynamic + length grouping + bf16"] = plain_loop(
+            model_dir, pairs, pad_to=None, grouped=True, bf16=True
+        )
     stilts, precision = stilts_loop(model_dir, args.data, args.examples)
     for name, value in results.items():
         print(f"{name:45s} {value:7.1f} ex/s")

@@ -56,8 +56,11 @@ def checkpoint_step(folder: Path) -> int | None:
 
 
 def _files(folder: Path) -> dict[str, int]:
-    return {p.relative_to(folder).as_posix(): p.stat().st_size
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != COMPLETE_MARKER}
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != COMPLETE_MARKER
+    }
 
 
 def mark_complete(folder: Path) -> None:

@@ -33,8 +33,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 #: Width tables are laid out in when stdout is not a terminal: wide enough that no cell is cut.
 PIPE_WIDTH = 1 << 16
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Measure how English intermediate-task training transfers zero-shot to other languages.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Measure how English intermediate-task training transfers zero-shot to other languages.",
+)
 tasks_app = typer.Typer(no_args_is_help=True, help="List, show and validate task specs.")
 board_app = typer.Typer(no_args_is_help=True, help="Build the static leaderboard site.")
 app.add_typer(tasks_app, name="tasks")
@@ -54,8 +58,13 @@ class State:
     @classmethod
     def catalog(cls) -> Catalog:
         if cls._catalog is None:
-            host = load_plugins(strict=cls.strict, blocked=cls.blocked, modules=cls.modules,
-                                include_paths=cls.include_paths, on_failure=_warn_plugin)
+            host = load_plugins(
+                strict=cls.strict,
+                blocked=cls.blocked,
+                modules=cls.modules,
+                include_paths=cls.include_paths,
+                on_failure=_warn_plugin,
+            )
             cls._catalog = Catalog(host)
         return cls._catalog
 
@@ -102,21 +111,34 @@ def print_json(data: Any) -> None:
 def _import_plugin_module(name: str) -> Any:
     try:
         return importlib.import_module(name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is a clean usage error
+    except Exception as exc:
         hint = " (is it on PYTHONPATH?)" if isinstance(exc, ModuleNotFoundError) and exc.name == name else ""
-        raise typer.BadParameter(f"cannot import plugin module {name!r}{hint}: {type(exc).__name__}: {exc}",
-                                 param_hint="-p") from None
+        raise typer.BadParameter(
+            f"cannot import plugin module {name!r}{hint}: {type(exc).__name__}: {exc}", param_hint="-p"
+        ) from None
 
 
 @app.callback()
 def _main(
-    plugin: Annotated[list[str] | None, typer.Option(
-        "-p", help="no:NAME blocks plugin NAME; module.name imports that module and registers it as a plugin "
-                   "(repeatable).")] = None,
-    include_path: Annotated[list[Path] | None, typer.Option(
-        "--include-path", exists=True, file_okay=False, dir_okay=True,
-        help="A folder of task spec *.json files to add to the catalog, as plugin 'include-path' (repeatable; "
-             "also STILTS_INCLUDE_PATH, os.pathsep-separated).")] = None,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-p",
+            help="no:NAME blocks plugin NAME; module.name imports that module and registers it as a plugin "
+            "(repeatable).",
+        ),
+    ] = None,
+    include_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include-path",
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+            help="A folder of task spec *.json files to add to the catalog, as plugin 'include-path' (repeatable; "
+            "also STILTS_INCLUDE_PATH, os.pathsep-separated).",
+        ),
+    ] = None,
     strict_plugins: Annotated[bool, typer.Option("--strict-plugins", help="Any plugin failure is fatal.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
@@ -138,14 +160,18 @@ def _main(
 # -- run ---------------------------------------------------------------------------------------
 @app.command()
 def run(
-    experiment: Annotated[str, typer.Argument(help="Experiment file or name (default: the offline quickstart).")] = QUICKSTART,
+    experiment: Annotated[
+        str, typer.Argument(help="Experiment file or name (default: the offline quickstart).")
+    ] = QUICKSTART,
     runs_dir: Annotated[Path, typer.Option(help="Stage cache (checkpoints, logs).")] = Path("runs"),
     results_dir: Annotated[Path, typer.Option(help="Result JSON files go here.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
     site: Annotated[Path | None, typer.Option(help="Also build the leaderboard here.")] = None,
     offline: Annotated[bool, typer.Option(help="Check everything is local before training; fail fast.")] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
-    intermediate: Annotated[list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")] = None,
+    intermediate: Annotated[
+        list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
+    ] = None,
     target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
 ) -> None:
     """Run every cell of an experiment; finished stages are reused, interrupted ones restart."""
@@ -158,8 +184,16 @@ def run(
     if experiment == QUICKSTART and site is None:
         site = Path("site")
     console.print(f"experiment [bold]{e(exp.name)}[/] ({e(path)}): {len(exp.cells())} cell(s)")
-    pipeline = Pipeline(catalog, exp, runs_dir=runs_dir, results_dir=results_dir, data_dir=data_dir,
-                        offline=offline, device=device, say=say)
+    pipeline = Pipeline(
+        catalog,
+        exp,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        offline=offline,
+        device=device,
+        say=say,
+    )
     paths = pipeline.run()
     console.print(f"[green]wrote {len(paths)} result(s)[/] to {e(results_dir / exp.name)}")
     if site is not None:
@@ -168,8 +202,10 @@ def run(
         try:
             index = build_site(results_dir, site)
         except StiltsError as exc:  # the results are safe; say so, then fail
-            err_console.print(f"[red]error:[/] results are written to {e(results_dir / exp.name)}, "
-                              f"but the leaderboard was not built: {e(exc)}")
+            err_console.print(
+                f"[red]error:[/] results are written to {e(results_dir / exp.name)}, "
+                f"but the leaderboard was not built: {e(exc)}"
+            )
             raise typer.Exit(2) from None
         console.print(f"leaderboard: [bold]{e(index.resolve())}[/] (open it in a browser)")
 
@@ -177,13 +213,22 @@ def run(
 @app.command()
 def rerun(
     result: Annotated[Path, typer.Argument(help="A result JSON file written by `stilts run`.")],
-    runs_dir: Annotated[Path | None, typer.Option(help="Stage cache to use (default: a fresh temporary one, so every stage is recomputed).")] = None,
+    runs_dir: Annotated[
+        Path | None,
+        typer.Option(help="Stage cache to use (default: a fresh temporary one, so every stage is recomputed)."),
+    ] = None,
     results_dir: Annotated[Path, typer.Option(help="Where the rerun's result goes.")] = Path("reruns"),
-    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} (default: the one the result used).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Value of {data_dir} (default: the one the result used).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda ... (default: cuda if available).")] = None,
     tolerance: Annotated[float, typer.Option(help="Largest score difference still counted as equal.")] = 0.0,
-    trust_remote_code: Annotated[bool, typer.Option(
-        "--trust-remote-code", help="Allow a model that needs trust_remote_code (runs code from the model's files).")] = False,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code", help="Allow a model that needs trust_remote_code (runs code from the model's files)."
+        ),
+    ] = False,
 ) -> None:
     """Run a result's cell again from its stored configuration and compare the scores.
 
@@ -191,9 +236,17 @@ def rerun(
     model that needs remote code runs only with --trust-remote-code."""
     from harness.rerun import describe, rerun_result
 
-    path, differences = rerun_result(State.catalog(), result, runs_dir=runs_dir, results_dir=results_dir,
-                                     data_dir=data_dir, device=device, tolerance=tolerance,
-                                     trust_remote_code=trust_remote_code, say=say)
+    path, differences = rerun_result(
+        State.catalog(),
+        result,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        device=device,
+        tolerance=tolerance,
+        trust_remote_code=trust_remote_code,
+        say=say,
+    )
     if differences:
         console.print(f"[red]{len(differences)} score(s) differ[/] (new result: {e(path)}):")
         for line in describe(differences):
@@ -203,8 +256,10 @@ def rerun(
 
 
 @app.command()
-def prefetch(experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
-             data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+def prefetch(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
+    data_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
     """Download every model and hub dataset an experiment needs into the local caches."""
     from harness.experiment import load_experiment
     from harness.prefetch import prefetch_experiment
@@ -229,22 +284,41 @@ def plugins(
 ) -> None:
     """Every plugin with its distribution, version, status and the hooks it implements."""
     catalog = State.catalog()
-    kinds = (("task type", catalog.task_type_entries), ("adapter", catalog.adapter_entries),
-             ("metric", catalog.metric_entries), ("data format", catalog.format_entries),
-             ("translation provider", catalog.translator_entries))
+    kinds = (
+        ("task type", catalog.task_type_entries),
+        ("adapter", catalog.adapter_entries),
+        ("metric", catalog.metric_entries),
+        ("data format", catalog.format_entries),
+        ("translation provider", catalog.translator_entries),
+    )
     if as_json:
-        print_json({
-            "plugins": [dataclasses.asdict(info) for info in catalog.host.plugin_infos()],
-            "registered": [{"kind": kind, "name": entry.name, "plugin": entry.plugin, "description": entry.description,
-                            "target": _target_name(entry.target)}
-                           for kind, entries in kinds for entry in entries.values()],
-        })
+        print_json(
+            {
+                "plugins": [dataclasses.asdict(info) for info in catalog.host.plugin_infos()],
+                "registered": [
+                    {
+                        "kind": kind,
+                        "name": entry.name,
+                        "plugin": entry.plugin,
+                        "description": entry.description,
+                        "target": _target_name(entry.target),
+                    }
+                    for kind, entries in kinds
+                    for entry in entries.values()
+                ],
+            }
+        )
         return
     table = Table("plugin", "distribution", "version", "status", "hooks")
     for info in catalog.host.plugin_infos():
         status = {"loaded": "[green]loaded[/]", "blocked": "[yellow]blocked[/]"}.get(info.status, "[red]failed[/]")
-        table.add_row(e(info.name), e(info.distribution), e(info.version), status,
-                      e(", ".join(h.removeprefix("stilts_") for h in info.hooks)))
+        table.add_row(
+            e(info.name),
+            e(info.distribution),
+            e(info.version),
+            status,
+            e(", ".join(h.removeprefix("stilts_") for h in info.hooks)),
+        )
     print_table(table)
     for info in catalog.host.plugin_infos():
         if info.error:
@@ -264,15 +338,29 @@ def tasks_list(
     """Every task spec: name, type, role, languages."""
     catalog = State.catalog()
     if as_json:
-        print_json({
-            "tasks": [{"name": spec.name, "version": spec.version, "task_type": spec.task_type, "role": spec.role,
-                       "train_language": spec.train_language, "eval_languages": spec.eval_languages,
-                       "metrics": list(spec.data.get("metrics", [])), "plugin": spec.plugin, "path": str(spec.path),
-                       "description": spec.description}
-                      for spec in catalog.tasks.values()],
-            "invalid_specs": [{"file": file, "issues": [str(issue) for issue in error.issues]}
-                              for file, error in catalog.invalid_specs.items()],
-        })
+        print_json(
+            {
+                "tasks": [
+                    {
+                        "name": spec.name,
+                        "version": spec.version,
+                        "task_type": spec.task_type,
+                        "role": spec.role,
+                        "train_language": spec.train_language,
+                        "eval_languages": spec.eval_languages,
+                        "metrics": list(spec.data.get("metrics", [])),
+                        "plugin": spec.plugin,
+                        "path": str(spec.path),
+                        "description": spec.description,
+                    }
+                    for spec in catalog.tasks.values()
+                ],
+                "invalid_specs": [
+                    {"file": file, "issues": [str(issue) for issue in error.issues]}
+                    for file, error in catalog.invalid_specs.items()
+                ],
+            }
+        )
         return
     table = Table("task", "type", "role", "train", "eval languages", "plugin")
     for spec in catalog.tasks.values():
@@ -281,8 +369,9 @@ def tasks_list(
             shown = ", ".join(langs[:8]) + f" ... ({len(langs)})"
         else:
             shown = ", ".join(langs)
-        table.add_row(e(spec.name), e(spec.task_type), e(spec.role), e(spec.train_language or "-"), e(shown),
-                      e(spec.plugin))
+        table.add_row(
+            e(spec.name), e(spec.task_type), e(spec.role), e(spec.train_language or "-"), e(shown), e(spec.plugin)
+        )
     print_table(table)
     for file, error in catalog.invalid_specs.items():
         err_console.print(f"[red]invalid spec {e(file)}[/]\n{e(error)}")
@@ -296,8 +385,9 @@ def tasks_show(name: str, data_dir: Annotated[Path | None, typer.Option()] = Non
 
     catalog = State.catalog()
     spec = catalog.task(name)
-    console.print(f"[bold]{e(spec.name)}[/] v{e(spec.version)} ({e(spec.task_type)}, role {e(spec.role)}) "
-                  f"from {e(spec.path)}")
+    console.print(
+        f"[bold]{e(spec.name)}[/] v{e(spec.version)} ({e(spec.task_type)}, role {e(spec.role)}) from {e(spec.path)}"
+    )
     if spec.description:
         console.print(e(spec.description))
     resolver = DataResolver(catalog, data_dir)
@@ -308,8 +398,13 @@ def tasks_show(name: str, data_dir: Annotated[Path | None, typer.Option()] = Non
             continue
         plan = resolver.plan(spec, split, lang)
         local = next((p for p in resolver.plans(spec, split, lang) if p.kind == "local"), None)
-        table.add_row(e(split), e(lang), e(plan.kind if plan else "-"),
-                      "yes" if local and local.available_locally else "no", e(plan.describe() if plan else "no source"))
+        table.add_row(
+            e(split),
+            e(lang),
+            e(plan.kind if plan else "-"),
+            "yes" if local and local.available_locally else "no",
+            e(plan.describe() if plan else "no source"),
+        )
     print_table(table)
     console.print_json(json.dumps(spec.data))
 
@@ -329,7 +424,7 @@ def _validate_file(catalog: Catalog, file: Path) -> bool:
     except StiltsError as exc:
         console.print(f"[red]✗[/] {e(file)}: {e(exc)}")
         return False
-    except Exception as exc:  # noqa: BLE001 - one file's crash must not hide the other files' verdicts
+    except Exception as exc:
         console.print(f"[red]✗[/] {e(file)}: internal error: {e(type(exc).__name__)}: {e(exc)}")
         return False
     console.print(f"[green]✓[/] {e(file)}: task {e(repr(spec.name))} is valid")

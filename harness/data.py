@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ def default_data_dir() -> Path:
 
 
 def offline_mode() -> bool:
-    return any(os.environ.get(var, "").lower() in ("1", "true", "yes") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def enable_offline_mode() -> None:
@@ -43,7 +46,7 @@ def enable_offline_mode() -> None:
 
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
-        constants.HF_HUB_OFFLINE = True
+        setattr(constants, "HF_HUB_OFFLINE", True)  # noqa: B010 - a module attribute typeshed does not know
 
 
 #: Source keys that decide how raw rows become records (their values enter the data fingerprint).
@@ -101,7 +104,11 @@ class SourcePlan:
         if self.kind == "local":
             found: dict[str, Any] = {role: file_sha256(p) for role, p in sorted(self.files.items())}
         else:
-            found = {k: self.hub.get(k) for k in ("dataset", "config", "split", "parts", "revision", "filter") if k in self.hub}
+            found = {
+                k: self.hub.get(k)
+                for k in ("dataset", "config", "split", "parts", "revision", "filter")
+                if k in self.hub
+            }
         if self.rows:
             found["rows"] = self.rows
         return {**found, "reading": self.reading} if self.reading else found
@@ -145,8 +152,17 @@ class DataResolver:
             else:
                 roles = spec_files if isinstance(spec_files, dict) else {"path": spec_files}
             files = {role: self._template(t, local, lang, task.base_dir) for role, t in roles.items()}
-            out.append(SourcePlan(task.name, split, lang, "local", files=files, rows=local.get("slices", {}).get(split),
-                                  reading=reading_identity(task, local)))
+            out.append(
+                SourcePlan(
+                    task.name,
+                    split,
+                    lang,
+                    "local",
+                    files=files,
+                    rows=local.get("slices", {}).get(split),
+                    reading=reading_identity(task, local),
+                )
+            )
         hub = task.sources.get("hub")
         if hub and split in hub["splits"]:
             code = hub.get("lang_codes", {}).get(lang, lang)
@@ -156,9 +172,21 @@ class DataResolver:
             else:
                 plan_hub = hub_part(hub, entry, code)
             if "filter" in hub:
-                plan_hub["filter"] = {"field": hub["filter"]["field"], "prefix": hub["filter"]["prefix"].replace("{lang}", code)}
-            out.append(SourcePlan(task.name, split, lang, "hub", hub=plan_hub, rows=hub.get("slices", {}).get(split),
-                                  reading=reading_identity(task, hub)))
+                plan_hub["filter"] = {
+                    "field": hub["filter"]["field"],
+                    "prefix": hub["filter"]["prefix"].replace("{lang}", code),
+                }
+            out.append(
+                SourcePlan(
+                    task.name,
+                    split,
+                    lang,
+                    "hub",
+                    hub=plan_hub,
+                    rows=hub.get("slices", {}).get(split),
+                    reading=reading_identity(task, hub),
+                )
+            )
         return out
 
     def plan(self, task: TaskSpec, split: str, lang: str) -> SourcePlan | None:
@@ -193,8 +221,11 @@ class DataResolver:
             source = task.sources["local"]
             reader = self.catalog.data_format(source["format"])
             options = dict(source.get("options", {}))
+            raw: Iterator[dict[str, Any]]
             if any(role.startswith(CONCAT_ROLE) for role in plan.files):
-                raw = itertools.chain.from_iterable(reader.read({"path": path}, options) for path in plan.files.values())
+                raw = itertools.chain.from_iterable(
+                    reader.read({"path": path}, options) for path in plan.files.values()
+                )
             else:
                 raw = reader.read(plan.files, options)
             where = plan.describe()
@@ -205,7 +236,8 @@ class DataResolver:
         start, stop = parse_rows(plan.rows)
         drop = {str(label) for label in source.get("drop_labels", [])}
         label_key = {**task.fields, **source.get("fields", {})}.get("label", "label")
-        records, dropped = [], 0
+        records: list[dict[str, Any]] = []
+        dropped = 0
         for index, row in enumerate(itertools.islice(raw, start, stop), start=start):
             if drop and str(row.get(label_key)) in drop:
                 dropped += 1
@@ -228,7 +260,9 @@ def parse_rows(rows: str | None) -> tuple[int, int | None]:
     return int(start or 0), int(stop) if stop else None
 
 
-def map_record(task: TaskSpec, task_type: TaskType, source: dict[str, Any], row: dict[str, Any], index: int, where: str) -> dict[str, Any]:
+def map_record(
+    task: TaskSpec, task_type: TaskType, source: dict[str, Any], row: dict[str, Any], index: int, where: str
+) -> dict[str, Any]:
     """Rename a raw row to canonical fields and normalise its label; errors say where."""
     mapping = {**task.fields, **source.get("fields", {})}
     record: dict[str, Any] = {}
@@ -283,8 +317,12 @@ def hub_part(hub: dict[str, Any], entry: str | dict[str, Any], code: str) -> dic
     dataset = entry.get("dataset", hub["dataset"])
     # the source's revision pins its own dataset; another dataset is pinned by the entry itself
     revision = entry.get("revision", hub.get("revision") if dataset == hub["dataset"] else None)
-    return {"dataset": dataset, "config": config.replace("{lang}", code) if config else None,
-            "split": entry["split"], "revision": revision}
+    return {
+        "dataset": dataset,
+        "config": config.replace("{lang}", code) if config else None,
+        "split": entry["split"],
+        "revision": revision,
+    }
 
 
 def describe_hub_part(part: dict[str, Any]) -> str:
@@ -299,10 +337,12 @@ def load_hub_split(plan: SourcePlan) -> Any:
     hub = plan.hub
     parts = []
     for part in hub.get("parts", [hub]):
-        rows = datasets.load_dataset(part["dataset"], part.get("config"), split=part["split"], revision=part.get("revision"))
+        rows = datasets.load_dataset(
+            part["dataset"], part.get("config"), split=part["split"], revision=part.get("revision")
+        )
         if "filter" in hub:
             field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
-            rows = rows.filter(lambda row: str(row[field]).startswith(prefix))
+            rows = rows.filter(lambda row, field=field, prefix=prefix: str(row[field]).startswith(prefix))
         parts.append(rows)
     return parts[0] if len(parts) == 1 else itertools.chain.from_iterable(parts)
 
@@ -311,6 +351,6 @@ def hub_split_cached(plan: SourcePlan) -> bool:
     """True when the hub split can be loaded without network (datasets' prepared cache)."""
     try:
         load_hub_split(plan)
-    except Exception:  # noqa: BLE001 - any failure offline means "not cached"
+    except Exception:
         return False
     return True

@@ -45,6 +45,7 @@ def hashed_training(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved training config that identifies a stage's output."""
     return {key: value for key, value in config.items() if key not in NOT_HASHED}
 
+
 #: Filled in for a LoRA method so that the stage hash and the result state every value used.
 LORA_DEFAULTS: dict[str, Any] = {"r": 8, "alpha": 16, "dropout": 0.1}
 
@@ -129,8 +130,12 @@ class Experiment:
 
     def group_training(self, group: dict[str, Any]) -> dict[str, Any]:
         """A group's hyperparameters: defaults < experiment < intermediate_training < group's own."""
-        resolved = {**TRAINING_DEFAULTS, **self.data.get("training", {}), **self.data.get("intermediate_training", {}),
-                    **group.get("training", {})}
+        resolved = {
+            **TRAINING_DEFAULTS,
+            **self.data.get("training", {}),
+            **self.data.get("intermediate_training", {}),
+            **group.get("training", {}),
+        }
         resolved["method"] = resolve_method(resolved["method"])
         return resolved
 
@@ -171,15 +176,19 @@ class Experiment:
     def restricted(self, intermediate: list[str] | None, targets: list[str] | None) -> Experiment:
         """The same experiment limited to some intermediate and target tasks (e.g. one tox cell)."""
         data = dict(self.data)
-        for kind, names, current in (("intermediate", intermediate, self.intermediate),
-                                     ("targets", targets, [t.task for t in self.targets])):
+        for kind, names, current in (
+            ("intermediate", intermediate, self.intermediate),
+            ("targets", targets, [t.task for t in self.targets]),
+        ):
             if not names:
                 continue
             unknown = [n for n in names if n not in current]
             if unknown:
                 raise UnknownNameError(f"{kind} task of experiment {self.name!r}", unknown[0], current)
             if kind == "intermediate":
-                data[kind] = [item for item in self.data.get("intermediate", [BASELINE]) if entry_name(item, "name") in names]
+                data[kind] = [
+                    item for item in self.data.get("intermediate", [BASELINE]) if entry_name(item, "name") in names
+                ]
             else:
                 data[kind] = [item for item in self.data["targets"] if entry_name(item, "task") in names]
         return Experiment(self.path, data)
@@ -200,12 +209,16 @@ class Experiment:
             try:
                 path = package_model_folder(model["package"], model.get("folder"))
             except ModelPackageError as exc:
-                raise SpecError([SpecIssue(str(self.path), "/model/package", repr(model["package"]), str(exc))]) from None
+                raise SpecError(
+                    [SpecIssue(str(self.path), "/model/package", repr(model["package"]), str(exc))]
+                ) from None
         if path is None:
             candidate = self.base_dir / os.path.expanduser(model["id"])
             if candidate.is_dir():
                 path = candidate
-        return ModelRef(str(path) if path else model["id"], model.get("revision"), bool(model.get("trust_remote_code", False)))
+        return ModelRef(
+            str(path) if path else model["id"], model.get("revision"), bool(model.get("trust_remote_code", False))
+        )
 
     def task(self, catalog: Catalog, name: str) -> TaskSpec:
         """The task spec, with the experiment's source override applied."""
@@ -226,7 +239,9 @@ class Experiment:
     def cell_method(self, target_cfg: dict[str, Any]) -> str:
         """A cell's method label: :meth:`method_label` plus ``+target-dev`` when the target
         selects its checkpoint on target-language dev data (not zero-shot)."""
-        return self.method_label(target_cfg["method"]) + ("+target-dev" if target_cfg["selection"] == "target_dev" else "")
+        return self.method_label(target_cfg["method"]) + (
+            "+target-dev" if target_cfg["selection"] == "target_dev" else ""
+        )
 
     def cell_config(self, catalog: Catalog, cell: Cell) -> dict[str, Any]:
         """What a cell runs, known before it runs: the model, seed, intermediate task (or group)
@@ -239,11 +254,18 @@ class Experiment:
             config["intermediate"] = {"group": group, "training": self.group_training(group)}
         elif cell.intermediate != BASELINE:
             task = self.task(catalog, cell.intermediate)
-            config["intermediate"] = {"task": task.name, "version": task.version,
-                                      "training": self.training(task, "intermediate")}
+            config["intermediate"] = {
+                "task": task.name,
+                "version": task.version,
+                "training": self.training(task, "intermediate"),
+            }
         target = self.task(catalog, cell.target.task)
-        config["target"] = {"task": target.name, "version": target.version,
-                            "training": self.training(target, "target", cell.target), "task_options": target.task_options}
+        config["target"] = {
+            "task": target.name,
+            "version": target.version,
+            "training": self.training(target, "target", cell.target),
+            "task_options": target.task_options,
+        }
         return config
 
     def method_label(self, target_method: dict[str, Any] | None = None) -> str:
@@ -279,7 +301,9 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
             issues.append(SpecIssue(str(path), pointer, repr(name), f"a valid task spec ({exc.issues[0]})"))
             return
         if role and not spec.can_be(role):
-            issues.append(SpecIssue(str(path), pointer, repr(name), f"a task whose role allows {role!r} (it is {spec.role!r})"))
+            issues.append(
+                SpecIssue(str(path), pointer, repr(name), f"a task whose role allows {role!r} (it is {spec.role!r})")
+            )
 
     for i, name in enumerate(experiment.intermediate):
         group = experiment.groups.get(name)
@@ -287,20 +311,38 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
             check(f"/intermediate/{i}", name, "intermediate")
         elif group is not None:
             if name == BASELINE or name in catalog.tasks:
-                issues.append(SpecIssue(str(path), f"/intermediate/{i}/name", repr(name),
-                                        "a group name that is not 'none' and not a task's name"))
+                issues.append(
+                    SpecIssue(
+                        str(path),
+                        f"/intermediate/{i}/name",
+                        repr(name),
+                        "a group name that is not 'none' and not a task's name",
+                    )
+                )
             for j, task_name in enumerate(group["tasks"]):
                 check(f"/intermediate/{i}/tasks/{j}", task_name, "intermediate")
             method = experiment.group_training(group)["method"]
             if method.get("kind", "full") != "full":
-                issues.append(SpecIssue(str(path), f"/intermediate/{i}", f"method {method['kind']!r} for group {name!r}",
-                                        "method kind 'full': multi-task groups train one shared encoder in full "
-                                        "(LoRA inside a group is not supported; set the group's training.method)"))
+                issues.append(
+                    SpecIssue(
+                        str(path),
+                        f"/intermediate/{i}",
+                        f"method {method['kind']!r} for group {name!r}",
+                        "method kind 'full': multi-task groups train one shared encoder in full "
+                        "(LoRA inside a group is not supported; set the group's training.method)",
+                    )
+                )
             provider = group.get("translate", {}).get("provider")
             if provider and provider not in catalog.translator_entries:
                 err = UnknownNameError("translation provider", provider, catalog.translator_entries)
-                issues.append(SpecIssue(str(path), f"/intermediate/{i}/translate/provider", repr(provider),
-                                        f"a registered translation provider ({', '.join(err.known) or 'none installed'})"))
+                issues.append(
+                    SpecIssue(
+                        str(path),
+                        f"/intermediate/{i}/translate/provider",
+                        repr(provider),
+                        f"a registered translation provider ({', '.join(err.known) or 'none installed'})",
+                    )
+                )
             mlm = group.get("mlm", {})
             if "text_from" in mlm:
                 check(f"/intermediate/{i}/mlm/text_from/task", mlm["text_from"]["task"], None)
@@ -320,7 +362,9 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
     adapter = experiment.model.get("adapter")
     if adapter and adapter not in catalog.adapter_entries:
         err = UnknownNameError("model adapter", adapter, catalog.adapter_entries)
-        issues.append(SpecIssue(str(path), "/model/adapter", repr(adapter), f"a registered adapter ({', '.join(err.known)})"))
+        issues.append(
+            SpecIssue(str(path), "/model/adapter", repr(adapter), f"a registered adapter ({', '.join(err.known)})")
+        )
     if issues:
         raise SpecError(issues)
     return experiment

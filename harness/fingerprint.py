@@ -47,9 +47,11 @@ class _DigestMemo:
             folder = cache_dir()
             folder.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(folder / "file-digests.sqlite3", timeout=30, isolation_level=None)
-            self.db.execute("CREATE TABLE IF NOT EXISTS file_digest (path TEXT, size INTEGER, mtime_ns INTEGER, "
-                            "ctime_ns INTEGER, inode INTEGER, sha256 TEXT, "
-                            "PRIMARY KEY (path, size, mtime_ns, ctime_ns, inode))")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS file_digest (path TEXT, size INTEGER, mtime_ns INTEGER, "
+                "ctime_ns INTEGER, inode INTEGER, sha256 TEXT, "
+                "PRIMARY KEY (path, size, mtime_ns, ctime_ns, inode))"
+            )
         except (OSError, sqlite3.Error) as exc:
             log.warning("file digest memo unavailable (%s); hashing in memory only", exc)
             self.db = None
@@ -59,8 +61,10 @@ class _DigestMemo:
             return self.memory[key]
         if self.db is not None:
             try:
-                row = self.db.execute("SELECT sha256 FROM file_digest WHERE path=? AND size=? AND mtime_ns=? "
-                                      "AND ctime_ns=? AND inode=?", key).fetchone()
+                row = self.db.execute(
+                    "SELECT sha256 FROM file_digest WHERE path=? AND size=? AND mtime_ns=? AND ctime_ns=? AND inode=?",
+                    key,
+                ).fetchone()
             except sqlite3.Error:
                 row = None
             if row:
@@ -124,7 +128,7 @@ def hub_commit(repo_id: str, revision: str | None, offline: bool) -> str:
             sha = HfApi().model_info(repo_id, revision=revision).sha
             if sha:
                 return str(sha)
-        except Exception as exc:  # noqa: BLE001 - unreachable hub: fall back to the local cache
+        except Exception as exc:
             log.info("hub unreachable for %s (%s); resolving the revision from the local cache", repo_id, exc)
     from huggingface_hub import try_to_load_from_cache
 
@@ -133,5 +137,9 @@ def hub_commit(repo_id: str, revision: str | None, offline: bool) -> str:
         snapshot = Path(cached).parent
         if _COMMIT.fullmatch(snapshot.name):
             return snapshot.name
-    raise MissingResourcesError([f"model {repo_id!r} (revision {revision or 'main'}): cannot resolve it to a commit "
-                                 "(the hub is unreachable and it is not in the local hub cache)"])
+    raise MissingResourcesError(
+        [
+            f"model {repo_id!r} (revision {revision or 'main'}): cannot resolve it to a commit "
+            "(the hub is unreachable and it is not in the local hub cache)"
+        ]
+    )

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="empty-body"
+# (a hook specification has a docstring and no body: pluggy only reads its signature)
 """Every extension point of stilts. These docstrings are the plugin author's reference.
 
 A plugin is a module (or object) with functions named like the hooks below and decorated with

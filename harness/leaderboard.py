@@ -96,8 +96,10 @@ def page_names(names: Iterable[str]) -> dict[str, str]:
         stems[name] = "task-" + text[:MAX_SLUG]
         levels[name] = 1 if text != name or len(text) > MAX_SLUG else 0
     for _ in range(3):
-        pages = {name: stems[name] + ("", f"-{_digest(name)[:8]}", f"-{_digest(name)}")[level] + ".html"
-                 for name, level in levels.items()}
+        pages = {
+            name: stems[name] + ("", f"-{_digest(name)[:8]}", f"-{_digest(name)}")[level] + ".html"
+            for name, level in levels.items()
+        }
         folded = Counter(page.casefold() for page in pages.values())
         clash = [name for name, page in pages.items() if folded[page.casefold()] > 1]
         if not clash:
@@ -109,6 +111,7 @@ def page_names(names: Iterable[str]) -> dict[str, str]:
 
 def collect(results: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[dict[RowKey, Row], dict[str, dict[str, Any]]]:
     """Rows and target infos from loaded results; independent of file names and their order."""
+
     def order(item: tuple[Path, dict[str, Any]]) -> tuple[Any, ...]:
         cell = item[1]["cell"]
         return (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"], str(item[0]))
@@ -123,9 +126,15 @@ def collect(results: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[dict[RowKey
         row.scores[task["name"]].append(result["aggregate"]["mean"])
         for lang, scores in result["languages"].items():
             row.languages[task["name"]][lang].append(scores[metric])
-        info = targets.setdefault(task["name"], {"metric": metric, "languages": set(),
-                                                 "aggregation": dict(sorted(task["aggregation"].items())),
-                                                 "train_language": task["train_language"]})
+        info = targets.setdefault(
+            task["name"],
+            {
+                "metric": metric,
+                "languages": set(),
+                "aggregation": dict(sorted(task["aggregation"].items())),
+                "train_language": task["train_language"],
+            },
+        )
         info["languages"].update(result["languages"])
     for info in targets.values():
         info["languages"] = sorted(info["languages"])
@@ -143,28 +152,39 @@ def _text(text: str) -> bytes:
 
 def render_site(rows: dict[RowKey, Row], targets: dict[str, dict[str, Any]], title: str) -> dict[str, bytes]:
     """Every file of the site, by name: ``index.html``, one page per target, ``style.css``, ``leaderboard.json``."""
-    env = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("leaderboard", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["num"] = lambda v: "–" if v is None else f"{v:.1f}"
     env.filters["signed"] = lambda v: "" if v is None else f"{v:+.1f}"
     env.filters["sign_class"] = lambda v: "" if v is None or abs(v) < 0.05 else ("pos" if v > 0 else "neg")
     files: dict[str, bytes] = {"style.css": resources.files("leaderboard").joinpath("static/style.css").read_bytes()}
 
     ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, r.intermediate != BASELINE, r.intermediate))
-    summary = []
+    summary: list[dict[str, Any]] = []
     for row in ordered:
         base = rows.get((row.model, row.method, BASELINE))
-        cells = []
+        cells: list[dict[str, Any]] = []
         for target in targets:
             value = row.mean(target)
-            cells.append({"value": value, "std": row.std(target), "seeds": row.seeds(target), "english": row.lang_mean(target, "en"),
-                          "delta": None if row.intermediate == BASELINE or base is None else delta(value, base.mean(target))})
-        present = [c["value"] for c in cells if c["value"] is not None]
+            cells.append(
+                {
+                    "value": value,
+                    "std": row.std(target),
+                    "seeds": row.seeds(target),
+                    "english": row.lang_mean(target, "en"),
+                    "delta": None if row.intermediate == BASELINE or base is None else delta(value, base.mean(target)),
+                }
+            )
+        present: list[float] = [c["value"] for c in cells if c["value"] is not None]
         overall = statistics.fmean(present) if len(present) == len(targets) and present else None
         base_overall = None
         if base is not None and row.intermediate != BASELINE:
-            base_values = [base.mean(t) for t in targets]
-            base_overall = statistics.fmean(base_values) if all(v is not None for v in base_values) else None
+            base_values = [v for v in (base.mean(t) for t in targets) if v is not None]
+            base_overall = statistics.fmean(base_values) if len(base_values) == len(targets) else None
         summary.append({"row": row, "cells": cells, "overall": overall, "overall_delta": delta(overall, base_overall)})
     pages = page_names(targets)
     common = {"title": title, "targets": targets, "pages": pages}
@@ -181,20 +201,35 @@ def render_site(rows: dict[RowKey, Row], targets: dict[str, dict[str, Any]], tit
             if base is not None and row.intermediate != BASELINE and name in base.scores:
                 deltas = [delta(v, base.lang_mean(name, lang)) for v, lang in zip(langs, info["languages"])]
                 deltas.append(delta(row.mean(name), base.mean(name)))
-            table.append({"row": row, "langs": langs, "mean": row.mean(name), "std": row.std(name), "deltas": deltas,
-                          "seeds": row.seeds(name)})
+            table.append(
+                {
+                    "row": row,
+                    "langs": langs,
+                    "mean": row.mean(name),
+                    "std": row.std(name),
+                    "deltas": deltas,
+                    "seeds": row.seeds(name),
+                }
+            )
         files[pages[name]] = _text(env.get_template("task.html.j2").render(task=name, info=info, table=table, **common))
 
     board = {
         "targets": {n: {k: v for k, v in i.items()} for n, i in targets.items()},
-        "rows": [{"model": s["row"].model, "method": s["row"].method, "intermediate": s["row"].intermediate,
-                  "scores": {t: c["value"] for t, c in zip(targets, s["cells"])},
-                  "std": {t: c["std"] for t, c in zip(targets, s["cells"])},
-                  "seeds": {t: c["seeds"] for t, c in zip(targets, s["cells"])},
-                  "per_seed": {t: list(s["row"].scores.get(t, [])) for t in targets},
-                  "english": {t: c["english"] for t, c in zip(targets, s["cells"])},
-                  "delta_vs_baseline": {t: c["delta"] for t, c in zip(targets, s["cells"])},
-                  "overall": s["overall"]} for s in summary],
+        "rows": [
+            {
+                "model": s["row"].model,
+                "method": s["row"].method,
+                "intermediate": s["row"].intermediate,
+                "scores": {t: c["value"] for t, c in zip(targets, s["cells"])},
+                "std": {t: c["std"] for t, c in zip(targets, s["cells"])},
+                "seeds": {t: c["seeds"] for t, c in zip(targets, s["cells"])},
+                "per_seed": {t: list(s["row"].scores.get(t, [])) for t in targets},
+                "english": {t: c["english"] for t, c in zip(targets, s["cells"])},
+                "delta_vs_baseline": {t: c["delta"] for t, c in zip(targets, s["cells"])},
+                "overall": s["overall"],
+            }
+            for s in summary
+        ],
     }
     files["leaderboard.json"] = _text(json.dumps(board, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return files
@@ -215,8 +250,10 @@ def _check_site_folder(out_dir: Path, target: Path) -> None:
         foreign = sorted(entry.name for entry in target.iterdir() if not _is_site_file(entry))
         if foreign:
             shown = ", ".join(map(repr, foreign[:5])) + (" ..." if len(foreign) > 5 else "")
-            raise StiltsError(f"{out_dir} already holds files that are not part of a stilts site ({shown}); "
-                              "the build replaces the whole folder, so choose a new or empty folder")
+            raise StiltsError(
+                f"{out_dir} already holds files that are not part of a stilts site ({shown}); "
+                "the build replaces the whole folder, so choose a new or empty folder"
+            )
 
 
 def _check_results_dir(results_dir: Path, out_dir: Path, target: Path) -> None:
@@ -227,8 +264,10 @@ def _check_results_dir(results_dir: Path, out_dir: Path, target: Path) -> None:
     real = results_dir.resolve()
     if real == target or real.is_relative_to(target):
         where = "is" if real == target else "holds"
-        raise StiltsError(f"the site folder {out_dir} {where} the results folder {results_dir}; "
-                          "the build replaces the whole site folder, so choose another one")
+        raise StiltsError(
+            f"the site folder {out_dir} {where} the results folder {results_dir}; "
+            "the build replaces the whole site folder, so choose another one"
+        )
 
 
 def _fresh_path(parent: Path, prefix: str) -> Path:

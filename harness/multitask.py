@@ -63,8 +63,9 @@ def sampling_weights(sizes: dict[str, int], policy: dict[str, Any]) -> dict[str,
     return {name: value / total for name, value in raw.items()}
 
 
-def batch_schedule(members: Sequence[Member], batch_size: int, steps: int, seed: int,
-                   group_by_length: bool = True) -> list[tuple[int, list[int]]]:
+def batch_schedule(
+    members: Sequence[Member], batch_size: int, steps: int, seed: int, group_by_length: bool = True
+) -> list[tuple[int, list[int]]]:
     """``steps`` batches as (member index, example indices). Each member walks through its own
     shuffled order (length-grouped by transformers' ``get_length_grouped_indices`` unless
     ``group_by_length`` is off) and starts a new order when it runs out; which member goes next
@@ -77,13 +78,15 @@ def batch_schedule(members: Sequence[Member], batch_size: int, steps: int, seed:
     queues: list[list[list[int]]] = [[] for _ in members]
 
     def refill(i: int) -> None:
-        lengths = [len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else sum(map(len, f["input_ids"]))
-                   for f in members[i].features]
+        lengths = [
+            len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else sum(map(len, f["input_ids"]))
+            for f in members[i].features
+        ]
         if group_by_length:
             order = get_length_grouped_indices(lengths, batch_size, generator=generator)
         else:
             order = torch.randperm(len(lengths), generator=generator).tolist()
-        queues[i] = [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
+        queues[i] = [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
 
     weights = [m.weight for m in members]
     schedule = []
@@ -175,8 +178,16 @@ def default_steps_per_epoch(members: Sequence[Member], policy: dict[str, Any], b
     return max(1, math.ceil(task_batches / task_share))
 
 
-def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any], settings: RunSettings,
-                    policy: dict[str, Any], steps_per_epoch: int | None, seed: int, work_dir: Any) -> Any:
+def train_multitask(
+    members: list[Member],
+    adapter: Any,
+    config: dict[str, Any],
+    settings: RunSettings,
+    policy: dict[str, Any],
+    steps_per_epoch: int | None,
+    seed: int,
+    work_dir: Any,
+) -> Any:
     """Train ``members`` jointly; the encoder ends up in ``members[0].handle.model``.
 
     Returns the TrainReport (dev scores per evaluation: every task's scores under
@@ -188,7 +199,9 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
     from harness.train import DevSelection, TrainReport, run_trainer, score, training_arguments
 
     if config["method"].get("kind", "full") != "full":
-        raise NotImplementedError("multi-task intermediate training supports full fine-tuning only (method kind 'full')")
+        raise NotImplementedError(
+            "multi-task intermediate training supports full fine-tuning only (method kind 'full')"
+        )
     set_seed(seed)
     models = [m.handle.model for m in members]  # the first member hosts the shared encoder
     adapter.share_encoder(models)
@@ -202,8 +215,13 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
     drawn = {m.name: 0 for m in members}
     for i, _ in schedule:
         drawn[members[i].name] += 1
-    log.info("multi-task schedule: %d steps (%d per evaluation); batches per task %s; weights %s",
-             len(schedule), per_epoch, drawn, {m.name: round(m.weight, 4) for m in members})
+    log.info(
+        "multi-task schedule: %d steps (%d per evaluation); batches per task %s; weights %s",
+        len(schedule),
+        per_epoch,
+        drawn,
+        {m.name: round(m.weight, 4) for m in members},
+    )
     report = TrainReport(examples=sum(len(m.features) for m in members), steps=0, epochs=epochs, batches_per_task=drawn)
 
     def evaluate() -> dict[str, float] | None:
@@ -223,7 +241,15 @@ def train_multitask(members: list[Member], adapter: Any, config: dict[str, Any],
         return {"mean": sum(mains) / len(mains), **scores}
 
     selection = DevSelection(work_dir, evaluate, "mean", True, lambda: model, report, every_steps=per_epoch)
-    args = training_arguments({**config, "batch_size": 1, "epochs": 1}, settings, seed, work_dir, per_epoch, len(schedule),
-                              train_sampling_strategy="sequential", remove_unused_columns=False)
+    args = training_arguments(
+        {**config, "batch_size": 1, "epochs": 1},
+        settings,
+        seed,
+        work_dir,
+        per_epoch,
+        len(schedule),
+        train_sampling_strategy="sequential",
+        remove_unused_columns=False,
+    )
     run_trainer(model, args, ScheduledBatches(members, schedule), first_item, None, selection, report)
     return report

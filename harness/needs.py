@@ -81,11 +81,19 @@ def experiment_needs(catalog: Catalog, exp: Experiment) -> list[SplitNeed]:
             add(training_needs(task, f"intermediate {name}"))
         translate = group.get("translate") if group else None
         if translate:
-            add(SplitNeed(task, "translate_train", lang, f"group {name} (translate-train)", provider=translate.get("provider"))
-                for task in tasks for lang in translate["languages"])
+            add(
+                SplitNeed(
+                    task, "translate_train", lang, f"group {name} (translate-train)", provider=translate.get("provider")
+                )
+                for task in tasks
+                for lang in translate["languages"]
+            )
         if group and "mlm" in group:
             text_task, split = mlm_text_source(catalog, exp, group["mlm"])
-            add(SplitNeed(text_task, split, lang, f"group {name} (continued MLM text)") for lang in group["mlm"]["languages"])
+            add(
+                SplitNeed(text_task, split, lang, f"group {name} (continued MLM text)")
+                for lang in group["mlm"]["languages"]
+            )
     for target in exp.targets:
         task = exp.task(catalog, target.task)
         if catalog.task_type(task.task_type).trainable:
@@ -100,4 +108,3 @@ def mlm_text_source(catalog: Catalog, exp: Experiment, mlm: dict) -> tuple[TaskS
     if "text_from" in mlm:
         return exp.task(catalog, mlm["text_from"]["task"]), mlm["text_from"].get("split", "eval")
     return exp.task(catalog, mlm.get("task", "mlm")), "train"
-

@@ -21,8 +21,8 @@ from harness.data import DataResolver, SourcePlan, enable_offline_mode, fingerpr
 from harness.errors import DataError, MissingResourcesError
 from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
 from harness.group_stage import GroupStages
-from harness.needs import SplitNeed, experiment_needs
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
+from harness.needs import SplitNeed, experiment_needs
 from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.stages import StageKey, StageRecord, StageStore, stage_log
@@ -34,9 +34,18 @@ log = logging.getLogger("stilts.pipeline")
 class Pipeline:
     """Plans and runs the cells of one experiment."""
 
-    def __init__(self, catalog: Catalog, experiment: Experiment, *, runs_dir: Path, results_dir: Path,
-                 data_dir: Path | None = None, offline: bool = False, device: str | None = None,
-                 say: Callable[[str], None] = print):
+    def __init__(
+        self,
+        catalog: Catalog,
+        experiment: Experiment,
+        *,
+        runs_dir: Path,
+        results_dir: Path,
+        data_dir: Path | None = None,
+        offline: bool = False,
+        device: str | None = None,
+        say: Callable[[str], None] = print,
+    ):
         self.catalog, self.experiment, self.say = catalog, experiment, say
         self.resolver = DataResolver(catalog, experiment.data_dir(data_dir))
         self.store = StageStore(runs_dir)
@@ -139,9 +148,16 @@ class Pipeline:
         loaded = self.resolver.load(task, split, lang, limit)
         return loaded.records, loaded.plan
 
-    def train_stage(self, kind: str, task: TaskSpec, start: ModelRef, start_id: str, config: dict[str, Any],
-                    seed: int, dev_languages: list[str] | None = None
-                    ) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], list[str]]:
+    def train_stage(
+        self,
+        kind: str,
+        task: TaskSpec,
+        start: ModelRef,
+        start_id: str,
+        config: dict[str, Any],
+        seed: int,
+        dev_languages: list[str] | None = None,
+    ) -> tuple[ModelRef, StageRecord, dict[str, Any], list[dict[str, Any]], list[str]]:
         """Train ``task`` starting from ``start``; returns the trained model's folder, the stage,
         the best dev scores, the data provenance and the label list used. ``dev_languages``:
         select on those languages' dev sets (target-language selection) instead of English dev."""
@@ -155,41 +171,85 @@ class Pipeline:
             if not self.resolver.missing(task, "dev", dev_lang):
                 dev_plans[dev_lang] = self.resolver.plan(task, "dev", dev_lang)
         if dev_languages and len(dev_plans) < len(dev_languages):
-            log.warning("task %s: no dev data in %s; target-language selection uses %s", task.name,
-                        sorted(set(dev_languages) - set(dev_plans)), sorted(dev_plans))
+            log.warning(
+                "task %s: no dev data in %s; target-language selection uses %s",
+                task.name,
+                sorted(set(dev_languages) - set(dev_plans)),
+                sorted(dev_plans),
+            )
         if dev_languages and not dev_plans:
-            raise DataError(f"task {task.name!r}: selection on target-language dev needs dev data in "
-                            f"{', '.join(dev_languages)}; none is available")
+            raise DataError(
+                f"task {task.name!r}: selection on target-language dev needs dev data in "
+                f"{', '.join(dev_languages)}; none is available"
+            )
         settings = self.settings(task, config)
-        key = StageKey(kind, {
-            "start": start_id, "adapter": self.adapter_name,
-            "task": task.identity(),
-            "data": {"train": fingerprint_of(train_plan),
-                     "dev": {dl: fingerprint_of(p) for dl, p in dev_plans.items()} if dev_plans else fingerprint_of(dev_plan)},
-            "training": hashed_training(config), "precision": settings.precision, "seed": seed,
-        })
+        key = StageKey(
+            kind,
+            {
+                "start": start_id,
+                "adapter": self.adapter_name,
+                "task": task.identity(),
+                "data": {
+                    "train": fingerprint_of(train_plan),
+                    "dev": {dl: fingerprint_of(p) for dl, p in dev_plans.items()}
+                    if dev_plans
+                    else fingerprint_of(dev_plan),
+                },
+                "training": hashed_training(config),
+                "precision": settings.precision,
+                "seed": seed,
+            },
+        )
         reused = True
         with self.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.say(f"  training {kind} task [bold]{escape(task.name)}[/] ({settings.precision}, seed {seed}) -> {escape(str(self.store.path(key)))}")
+                self.say(
+                    f"  training {kind} task [bold]{escape(task.name)}[/] ({settings.precision}, seed {seed}) -> {escape(str(self.store.path(key)))}"
+                )
                 with stage_log(work):
                     train_records, _ = self.load_split(task, "train", lang, config.get("max_train_examples"))
                     if task.labels_from_train:
                         task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(train_records))
-                    dev_records = self.load_split(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
+                    dev_records = (
+                        self.load_split(task, "dev", lang, config.get("max_eval_examples"))[0] if dev_plan else None
+                    )
                     task_type = self.catalog.task_type(task.task_type)
                     handle = ModelHandle(self.adapter, start, task_type.head(task))
                     metrics = [self.catalog.metric(m) for m in task.metrics]
-                    dev_sets: dict[str, Sequence[dict]] = {dl: self.load_split(task, "dev", dl, config.get("max_eval_examples"))[0] for dl in dev_plans}
-                    report = train(task=task, task_type=task_type, handle=handle, metrics=metrics,
-                                   train_records=train_records, dev_records=dev_records, config=config,
-                                   eval_settings=settings, seed=seed, work_dir=work, dev_sets=dev_sets or None)
-                    self.adapter.save(handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate"))
+                    dev_sets: dict[str, Sequence[dict]] = {
+                        dl: self.load_split(task, "dev", dl, config.get("max_eval_examples"))[0] for dl in dev_plans
+                    }
+                    report = train(
+                        task=task,
+                        task_type=task_type,
+                        handle=handle,
+                        metrics=metrics,
+                        train_records=train_records,
+                        dev_records=dev_records,
+                        config=config,
+                        eval_settings=settings,
+                        seed=seed,
+                        work_dir=work,
+                        dev_sets=dev_sets or None,
+                    )
+                    self.adapter.save(
+                        handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate")
+                    )
                     used_dev = list(dev_plans.values()) if dev_plans else [dev_plan]
                     provenance = [p.provenance() for p in [train_plan, *used_dev] if p]
-                    (work / "report.json").write_text(json.dumps({"report": asdict(report), "best_dev": report.best_dev,
-                                                                   "data": provenance, "labels": task.labels}, indent=2), encoding="utf-8")
+                    (work / "report.json").write_text(
+                        json.dumps(
+                            {
+                                "report": asdict(report),
+                                "best_dev": report.best_dev,
+                                "data": provenance,
+                                "labels": task.labels,
+                            },
+                            indent=2,
+                        ),
+                        encoding="utf-8",
+                    )
             else:
                 self.say(f"  reusing {kind} stage for [bold]{escape(task.name)}[/] ({key.hash})")
         folder = self.store.path(key)
@@ -198,8 +258,15 @@ class Pipeline:
         record = StageRecord(kind, key.hash, str(folder), info["wall_time_s"], reused)
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
-    def eval_stage(self, task: TaskSpec, model_ref: ModelRef, model_id: str, lang: str, config: dict[str, Any],
-                   handle_cache: dict[str, ModelHandle]) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]]]:
+    def eval_stage(
+        self,
+        task: TaskSpec,
+        model_ref: ModelRef,
+        model_id: str,
+        lang: str,
+        config: dict[str, Any],
+        handle_cache: dict[str, ModelHandle],
+    ) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]]]:
         from harness.train import score
 
         plan = self.resolver.plan(task, "eval", lang)
@@ -207,13 +274,23 @@ class Pipeline:
         task_type = self.catalog.task_type(task.task_type)
         tune_plan = self.resolver.plan(task, "tune", lang) if task_type.tune_split else None
         settings = self.settings(task, config)
-        key = StageKey("eval", {
-            "model": model_id, "adapter": self.adapter_name,
-            "task": task.identity(),
-            "lang": lang, "data": plan.fingerprint(), "limit": config.get("max_eval_examples"),
-            "tune": tune_plan.fingerprint() if tune_plan else None,
-            "settings": {"precision": settings.precision, "max_length": settings.max_length, "options": settings.options},
-        })
+        key = StageKey(
+            "eval",
+            {
+                "model": model_id,
+                "adapter": self.adapter_name,
+                "task": task.identity(),
+                "lang": lang,
+                "data": plan.fingerprint(),
+                "limit": config.get("max_eval_examples"),
+                "tune": tune_plan.fingerprint() if tune_plan else None,
+                "settings": {
+                    "precision": settings.precision,
+                    "max_length": settings.max_length,
+                    "options": settings.options,
+                },
+            },
+        )
         reused = True
         with self.store.build(key) as work:
             if work is not None:
@@ -249,7 +326,9 @@ class Pipeline:
         config["model_fingerprint"] = start_id
         group = exp.groups.get(cell.intermediate)
         if group is not None:
-            start_ref, record, inter_dev, inter_data, _group_cfg = self.groups.multitask_stage(group, start_ref, start_id, cell.seed)
+            start_ref, record, inter_dev, inter_data, _group_cfg = self.groups.multitask_stage(
+                group, start_ref, start_id, cell.seed
+            )
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data
@@ -258,7 +337,8 @@ class Pipeline:
             inter_task = self.task(cell.intermediate)
             inter_cfg = exp.training(inter_task, "intermediate")
             start_ref, record, inter_dev, inter_data, _labels = self.train_stage(
-                "intermediate", inter_task, start_ref, start_id, inter_cfg, cell.seed)
+                "intermediate", inter_task, start_ref, start_id, inter_cfg, cell.seed
+            )
             start_id = f"stage:intermediate:{record.hash}"
             stages.append(record)
             data += inter_data
@@ -267,9 +347,12 @@ class Pipeline:
         dev: dict[str, float] = {}
         model_ref, model_id = start_ref, start_id
         if target_type.trainable:
-            dev_languages = self.eval_languages(target_task, cell.target) if target_cfg["selection"] == "target_dev" else None
-            model_ref, record, dev, target_data, labels = self.train_stage("target", target_task, start_ref, start_id, target_cfg,
-                                                                           cell.seed, dev_languages)
+            dev_languages = (
+                self.eval_languages(target_task, cell.target) if target_cfg["selection"] == "target_dev" else None
+            )
+            model_ref, record, dev, target_data, labels = self.train_stage(
+                "target", target_task, start_ref, start_id, target_cfg, cell.seed, dev_languages
+            )
             if target_task.labels_from_train:
                 target_task = target_task.with_labels(labels)
             model_id = f"stage:target:{record.hash}"
@@ -277,20 +360,36 @@ class Pipeline:
             data += target_data
         languages: dict[str, dict[str, float]] = {}
         handle_cache: dict[str, ModelHandle] = {}
-        langs = [lang for lang in self.eval_languages(target_task, cell.target) if lang not in self.skipped.get(target_task.name, [])]
+        langs = [
+            lang
+            for lang in self.eval_languages(target_task, cell.target)
+            if lang not in self.skipped.get(target_task.name, [])
+        ]
         config["target"]["languages"] = langs
         for lang in langs:
-            scores, record, provenance = self.eval_stage(target_task, model_ref, model_id, lang, target_cfg, handle_cache)
+            scores, record, provenance = self.eval_stage(
+                target_task, model_ref, model_id, lang, target_cfg, handle_cache
+            )
             languages[lang] = scores
             stages.append(record)
             data += provenance
-            self.say(f"    {escape(target_task.name)} {escape(lang)}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
-                     + (" (cached)" if record.reused else ""))
+            self.say(
+                f"    {escape(target_task.name)} {escape(lang)}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
+                + (" (cached)" if record.reused else "")
+            )
         return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)
 
-    def write_cell_result(self, cell: Cell, task: TaskSpec, languages: dict[str, dict[str, float]], dev: dict[str, float],
-                          config: dict[str, Any], stages: list[StageRecord], data: list[dict[str, Any]],
-                          target_cfg: dict[str, Any]) -> Path:
+    def write_cell_result(
+        self,
+        cell: Cell,
+        task: TaskSpec,
+        languages: dict[str, dict[str, float]],
+        dev: dict[str, float],
+        config: dict[str, Any],
+        stages: list[StageRecord],
+        data: list[dict[str, Any]],
+        target_cfg: dict[str, Any],
+    ) -> Path:
         import torch
 
         from harness.provenance import device_description, git_revision, package_versions
@@ -303,12 +402,24 @@ class Pipeline:
         result = {
             "schema_version": SCHEMA_VERSION,
             "experiment": exp.name,
-            "cell": {"id": cell_id, "model": exp.model_label, "method": method, "intermediate": cell.intermediate,
-                     "target": task.name, "seed": cell.seed,
-                     "selection": target_cfg["selection"], "zero_shot": target_cfg["selection"] == "english_dev"},
-            "task": {"name": task.name, "version": task.version, "task_type": task.task_type,
-                     "main_metric": task.main_metric, "train_language": task.train_language,
-                     "aggregation": task.aggregation},
+            "cell": {
+                "id": cell_id,
+                "model": exp.model_label,
+                "method": method,
+                "intermediate": cell.intermediate,
+                "target": task.name,
+                "seed": cell.seed,
+                "selection": target_cfg["selection"],
+                "zero_shot": target_cfg["selection"] == "english_dev",
+            },
+            "task": {
+                "name": task.name,
+                "version": task.version,
+                "task_type": task.task_type,
+                "main_metric": task.main_metric,
+                "train_language": task.train_language,
+                "aggregation": task.aggregation,
+            },
             "languages": languages,
             "skipped_languages": self.skipped.get(task.name, []),
             "aggregate": aggregate(languages, task.main_metric, task.aggregation, task.train_language),
@@ -317,11 +428,19 @@ class Pipeline:
             "config_hash": content_hash(config, length=20),
             "stages": [asdict(s) for s in stages],
             "data": data,
-            "runtime": {"device": device_description(self.device), "precision": settings.precision,
-                        "threads": torch.get_num_threads(), "batch_size": target_cfg.get("batch_size"),
-                        "versions": package_versions(), "git_revision": git_revision()},
-            "rerun": {"experiment_file": str(exp.path.resolve()), "experiment": exp.for_cell(cell),
-                      "data_dir": str(self.resolver.data_dir)},
+            "runtime": {
+                "device": device_description(self.device),
+                "precision": settings.precision,
+                "threads": torch.get_num_threads(),
+                "batch_size": target_cfg.get("batch_size"),
+                "versions": package_versions(),
+                "git_revision": git_revision(),
+            },
+            "rerun": {
+                "experiment_file": str(exp.path.resolve()),
+                "experiment": exp.for_cell(cell),
+                "data_dir": str(self.resolver.data_dir),
+            },
             "wall_time_s": round(sum(s.wall_time_s for s in stages), 3),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -342,7 +461,9 @@ class Pipeline:
         paths = []
         cells = self.experiment.cells()
         for i, cell in enumerate(cells, start=1):
-            self.say(f"[bold]cell {i}/{len(cells)}[/]: intermediate={escape(cell.intermediate)} target={escape(cell.target.task)} seed={cell.seed}")
+            self.say(
+                f"[bold]cell {i}/{len(cells)}[/]: intermediate={escape(cell.intermediate)} target={escape(cell.target.task)} seed={cell.seed}"
+            )
             paths.append(self.run_cell(cell))
         return paths
 
@@ -353,6 +474,6 @@ def hub_model_cached(ref: ModelRef) -> bool:
         from huggingface_hub import snapshot_download
 
         snapshot_download(ref.id, revision=ref.revision, local_files_only=True)
-    except Exception:  # noqa: BLE001 - any failure means "not cached"
+    except Exception:
         return False
     return True

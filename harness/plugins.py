@@ -112,13 +112,16 @@ def _check_entries(result: Any) -> list[Entry]:
         raise TypeError(f"returned {_short.repr(result)}; expected a list of harness.interfaces.Entry")
     for i, item in enumerate(result):
         if not isinstance(item, Entry):
-            raise TypeError(f"returned a list whose item {i} is {_short.repr(item)} ({type(item).__name__}); "
-                            "expected harness.interfaces.Entry")
+            raise TypeError(
+                f"returned a list whose item {i} is {_short.repr(item)} ({type(item).__name__}); "
+                "expected harness.interfaces.Entry"
+            )
         if not isinstance(item.name, str) or not item.name:
             raise TypeError(f"returned an Entry whose name is {_short.repr(item.name)}; expected a non-empty string")
         if not isinstance(item.description, str):
-            raise TypeError(f"returned Entry {item.name!r} whose description is {_short.repr(item.description)}; "
-                            "expected a string")
+            raise TypeError(
+                f"returned Entry {item.name!r} whose description is {_short.repr(item.description)}; expected a string"
+            )
     return list(result)
 
 
@@ -127,8 +130,10 @@ def _check_paths(result: Any) -> list[Any]:
         raise TypeError(f"returned {_short.repr(result)}; expected a list of paths")
     for i, item in enumerate(result):
         if not isinstance(item, (str, os.PathLike)):
-            raise TypeError(f"returned a list whose item {i} is {_short.repr(item)} ({type(item).__name__}); "
-                            "expected a path (str or os.PathLike)")
+            raise TypeError(
+                f"returned a list whose item {i} is {_short.repr(item)} ({type(item).__name__}); "
+                "expected a path (str or os.PathLike)"
+            )
     return list(result)
 
 
@@ -141,8 +146,13 @@ def _check_adapter_name(result: Any) -> Any:
 class PluginHost:
     """Owns the pluggy manager; every hook call from the core goes through a method here."""
 
-    def __init__(self, *, strict: bool | None = None, blocked: Iterable[str] = (),
-                 on_failure: Callable[[PluginError], None] | None = None):
+    def __init__(
+        self,
+        *,
+        strict: bool | None = None,
+        blocked: Iterable[str] = (),
+        on_failure: Callable[[PluginError], None] | None = None,
+    ):
         self.strict = strict_from_env() if strict is None else strict
         #: told about every failure as it happens (loading, or later inside a hook call)
         self.on_failure = on_failure
@@ -171,7 +181,7 @@ class PluginHost:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+            except Exception as exc:
                 self._fail(info, "importing", exc)
                 continue
             self._register(info, plugin)
@@ -188,25 +198,25 @@ class PluginHost:
 
     def register_include_paths(self, folders: Iterable[Path | str]) -> None:
         """Register the ``include-path`` pseudo-plugin for ``folders`` (a missing folder fails it)."""
-        folders = [Path(folder).expanduser() for folder in folders]
+        paths = [Path(folder).expanduser() for folder in folders]
         info = PluginInfo(name=INCLUDE_PLUGIN, entry_point=f"--include-path / {INCLUDE_ENV}")
         self.infos[INCLUDE_PLUGIN] = info
         if INCLUDE_PLUGIN in self.blocked:
             info.status = "blocked"
             return
-        missing = [str(folder) for folder in folders if not folder.is_dir()]
+        missing = [str(folder) for folder in paths if not folder.is_dir()]
         if missing:
             self._fail(info, "registering", NotADirectoryError(f"include path(s) {missing} are not folders"))
             return
-        self._register(info, IncludePath(folders))
+        self._register(info, IncludePath(paths))
 
     def _register(self, info: PluginInfo, plugin: object) -> None:
         try:
             unmarked = self._unmarked_hooks(plugin)
             if unmarked:
-                raise ValueError("; ".join(
-                    f"function {name} looks like a hook but has no @hookimpl marker" for name in unmarked
-                ))
+                raise ValueError(
+                    "; ".join(f"function {name} looks like a hook but has no @hookimpl marker" for name in unmarked)
+                )
             self.pm.register(plugin, name=info.name)
             unknown = [  # what pluggy's check_pending reports, checked for this plugin only
                 caller.name
@@ -217,7 +227,7 @@ class PluginHost:
             if unknown:
                 self.pm.unregister(plugin)
                 raise ValueError(f"implements unknown hook(s) {sorted(unknown)}; see harness/hookspecs.py")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(info, "registering", exc)
             return
         info.hooks = sorted(
@@ -272,7 +282,9 @@ class PluginHost:
         others = [p for _name, p in self.pm.list_name_plugin() if p is not None and p is not plugin]
         return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
 
-    def _call_each(self, hook_name: str, check: Callable[[Any], list[Any]], **kwargs: Any) -> list[tuple[str, list[Any]]]:
+    def _call_each(
+        self, hook_name: str, check: Callable[[Any], list[Any]], **kwargs: Any
+    ) -> list[tuple[str, list[Any]]]:
         """Call each plugin's implementations on their own so a failing plugin is named, not fatal."""
         answers = []
         for plugin in self._implementers(hook_name):
@@ -280,10 +292,12 @@ class PluginHost:
             try:
                 results = self._only(hook_name, plugin)(**kwargs)
                 if not isinstance(results, list):  # a wrapper that did not return the outcome
-                    raise TypeError(f"hook call gave {_short.repr(results)}, not a list of results "
-                                    "(does a wrapper forget to return the result of its yield?)")
+                    raise TypeError(
+                        f"hook call gave {_short.repr(results)}, not a list of results "
+                        "(does a wrapper forget to return the result of its yield?)"
+                    )
                 items = [item for result in results for item in check(result)]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fail(self._info(plugin_name), f"running hook {hook_name}", exc)
                 continue
             answers.append((plugin_name, items))
@@ -293,25 +307,32 @@ class PluginHost:
         """A ``firstresult`` hook through pluggy; a raising plugin is found, named and left out."""
         excluded: list[object] = []
         while True:
-            caller = (self.pm.subset_hook_caller(hook_name, remove_plugins=excluded) if excluded
-                      else getattr(self.pm.hook, hook_name))
+            caller = (
+                self.pm.subset_hook_caller(hook_name, remove_plugins=excluded)
+                if excluded
+                else getattr(self.pm.hook, hook_name)
+            )
             try:
                 return check(caller(**kwargs))
             except Exception as exc:
                 culprit, cause = self._find_culprit(hook_name, excluded, check, kwargs)
                 if culprit is None:
                     names = [self.pm.get_name(p) or repr(p) for p in self._implementers(hook_name, excluded)]
-                    raise PluginError(", ".join(names), "several plugins together", f"running hook {hook_name}",
-                                      exc) from exc
+                    raise PluginError(
+                        ", ".join(names), "several plugins together", f"running hook {hook_name}", exc
+                    ) from exc
                 excluded.append(culprit)
-                self._fail(self._info(self.pm.get_name(culprit) or repr(culprit)), f"running hook {hook_name}", cause)
+                self._fail(
+                    self._info(self.pm.get_name(culprit) or repr(culprit)), f"running hook {hook_name}", cause or exc
+                )
 
-    def _find_culprit(self, hook_name: str, excluded: list[object], check: Callable[[Any], Any],
-                      kwargs: dict[str, Any]) -> tuple[object | None, BaseException | None]:
+    def _find_culprit(
+        self, hook_name: str, excluded: list[object], check: Callable[[Any], Any], kwargs: dict[str, Any]
+    ) -> tuple[object | None, BaseException | None]:
         for plugin in self._implementers(hook_name, excluded):
             try:
                 check(self._only(hook_name, plugin)(**kwargs))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return plugin, exc
         return None, None
 
@@ -362,8 +383,12 @@ class PluginHost:
 
 
 def load_plugins(
-    *, strict: bool | None = None, blocked: Iterable[str] = (), extra: Iterable[tuple[str, object]] = (),
-    modules: Iterable[tuple[str, ModuleType]] = (), include_paths: Iterable[Path | str] = (),
+    *,
+    strict: bool | None = None,
+    blocked: Iterable[str] = (),
+    extra: Iterable[tuple[str, object]] = (),
+    modules: Iterable[tuple[str, ModuleType]] = (),
+    include_paths: Iterable[Path | str] = (),
     on_failure: Callable[[PluginError], None] | None = None,
 ) -> PluginHost:
     """Load every installed plugin (minus blocked ones), ``extra`` in-process plugins, ``modules``

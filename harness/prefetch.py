@@ -15,8 +15,9 @@ from harness.needs import experiment_needs
 from harness.registry import Catalog
 
 
-def prefetch_experiment(catalog: Catalog, exp: Experiment, data_dir: Path | None,
-                        say: Callable[[str], None] = print) -> Iterator[str]:
+def prefetch_experiment(
+    catalog: Catalog, exp: Experiment, data_dir: Path | None, say: Callable[[str], None] = print
+) -> Iterator[str]:
     ref = exp.model_ref()
     if ref.is_local:
         yield f"model: local folder {ref.id}"

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConflictError, SpecError, SpecIssue, UnknownNameError
-from harness.interfaces import DataFormat, Entry, Metric, ModelAdapter, TaskType, TranslationProvider
+from harness.interfaces import (
+    DataFormat,
+    Entry,
+    Metric,
+    ModelAdapter,
+    TaskType,
+    TranslationProvider,
+    score_direction,
+)
 from harness.plugins import PluginHost
 from harness.specs import load_validated, read_json, schema_issues
 from harness.tasks import TaskSpec
@@ -154,7 +162,11 @@ class Catalog:
         task_type = self.task_type(spec.task_type)
         for i, metric in enumerate(spec.metrics):
             if metric not in self.metric_entries:
-                issue(f"/metrics/{i}", metric, "a registered metric" + UnknownNameError("metric", metric, self.metric_entries).hint)
+                issue(
+                    f"/metrics/{i}",
+                    metric,
+                    "a registered metric" + UnknownNameError("metric", metric, self.metric_entries).hint,
+                )
         if task_type.options_schema is not None:
             for found in schema_issues(spec.task_options, task_type.options_schema, file):
                 issues.append(SpecIssue(file, "/task_options" + found.pointer, found.value, found.expected))
@@ -166,19 +178,42 @@ class Catalog:
             for kind, source in spec.sources.items():
                 splits = source.get("splits" if kind == "hub" else "files", {})
                 if "train" not in splits:
-                    issue(f"/sources/{kind}/{'splits' if kind == 'hub' else 'files'}", sorted(splits),
-                          "a 'train' split: this task type is trained")
+                    issue(
+                        f"/sources/{kind}/{'splits' if kind == 'hub' else 'files'}",
+                        sorted(splits),
+                        "a 'train' split: this task type is trained",
+                    )
         elif spec.role in ("intermediate", "both"):
-            issue("/role", spec.role, f"'target': task type {spec.task_type!r} has no training, so it cannot be intermediate")
+            issue(
+                "/role",
+                spec.role,
+                f"'target': task type {spec.task_type!r} has no training, so it cannot be intermediate",
+            )
         if spec.labels_from_train and type(task_type).derive_labels is TaskType.derive_labels:
-            issue("/labels", "from_train", f"a label list: task type {spec.task_type!r} cannot derive labels from training data")
+            issue(
+                "/labels",
+                "from_train",
+                f"a label list: task type {spec.task_type!r} cannot derive labels from training data",
+            )
         if task_type.uses_label_list and not spec.labels and not spec.labels_from_train:
             issue("/labels", None, f"a label list: task type {spec.task_type!r} classifies")
-        if "main_metric" in data and not any(data["main_metric"] == m or data["main_metric"].startswith(m) for m in spec.metrics):
-            issue("/main_metric", data["main_metric"], "a key produced by one of the listed metrics")
+        registered = [self.metric(m) for m in spec.metrics if m in self.metric_entries]
+        if len(registered) == len(spec.metrics):
+            try:  # selection needs the main score's declared direction (Metric.higher_is_better)
+                score_direction(registered, spec.main_metric)
+            except ValueError:
+                declared = sorted(k for m in registered for k, v in m.higher_is_better.items() if v is not None)
+                pointer = "/main_metric" if "main_metric" in data else "/metrics/0"
+                issue(
+                    pointer,
+                    spec.main_metric,
+                    f"a score key with a declared direction ({', '.join(declared) or 'none'})",
+                )
         return issues
 
-    def source_issues(self, file: str, pointer_prefix: str, source_kind: str, source: dict[str, Any]) -> list[SpecIssue]:
+    def source_issues(
+        self, file: str, pointer_prefix: str, source_kind: str, source: dict[str, Any]
+    ) -> list[SpecIssue]:
         """Checks of one schema-valid source that the schema cannot express: a local source's
         ``format`` is registered, and its ``options`` validate against that format's
         ``options_schema`` (unknown options get a near-name hint).
@@ -197,8 +232,10 @@ class Catalog:
         schema = self.data_format(name).options_schema
         if schema is None:
             return []
-        return [SpecIssue(file, f"{base}/options{found.pointer}", found.value, found.expected)
-                for found in schema_issues(source.get("options", {}), schema, file)]
+        return [
+            SpecIssue(file, f"{base}/options{found.pointer}", found.value, found.expected)
+            for found in schema_issues(source.get("options", {}), schema, file)
+        ]
 
     # -- experiments -----------------------------------------------------------------------
     @cached_property

@@ -30,7 +30,9 @@ class Difference:
     rerun: float | None
 
 
-def compare(stored: dict[str, dict[str, float]], new: dict[str, dict[str, float]], tolerance: float) -> list[Difference]:
+def compare(
+    stored: dict[str, dict[str, float]], new: dict[str, dict[str, float]], tolerance: float
+) -> list[Difference]:
     """Every (language, score) whose value differs by more than ``tolerance`` or is missing."""
     out = []
     for lang in sorted(set(stored) | set(new)):
@@ -54,7 +56,9 @@ def config_mismatches(planned: Any, stored: Any, pointer: str = "") -> list[str]
     return [] if planned == stored else [pointer or "/"]
 
 
-def trusted_experiment(catalog: Catalog, result_path: Path, result: dict[str, Any], trust_remote_code: bool) -> Experiment:
+def trusted_experiment(
+    catalog: Catalog, result_path: Path, result: dict[str, Any], trust_remote_code: bool
+) -> Experiment:
     """The experiment a result's ``rerun`` section would run, once it is shown to be the one that
     produced the result. A result file is untrusted input (someone else's download): its
     ``config`` must match its ``config_hash``, the ``rerun`` experiment must resolve to exactly
@@ -62,37 +66,59 @@ def trusted_experiment(catalog: Catalog, result_path: Path, result: dict[str, An
     remote code runs only with ``--trust-remote-code`` given on this command line."""
     stored = result.get("rerun")
     if not stored:
-        raise StiltsError(f"{result_path}: this result has no 'rerun' section (written by an older stilts); "
-                          "run its experiment file again instead")
+        raise StiltsError(
+            f"{result_path}: this result has no 'rerun' section (written by an older stilts); "
+            "run its experiment file again instead"
+        )
     if content_hash(result["config"], length=20) != result["config_hash"]:
-        raise StiltsError(f"{result_path}: its 'config' does not match its 'config_hash' (the file was edited); "
-                          "refusing to rerun it")
+        raise StiltsError(
+            f"{result_path}: its 'config' does not match its 'config_hash' (the file was edited); refusing to rerun it"
+        )
     experiment = load_experiment(Path(stored["experiment_file"]), catalog, stored["experiment"])
     cells = experiment.cells()
     if len(cells) != 1:
         raise StiltsError(f"{result_path}: its 'rerun' experiment expands to {len(cells)} cells, expected exactly one")
     mismatches = config_mismatches(experiment.cell_config(catalog, cells[0]), result["config"])
     if mismatches:
-        raise StiltsError(f"{result_path}: its 'rerun' section does not describe the run in its 'config' "
-                          f"(differs at /config{', /config'.join(mismatches)}); refusing to rerun it")
+        raise StiltsError(
+            f"{result_path}: its 'rerun' section does not describe the run in its 'config' "
+            f"(differs at /config{', /config'.join(mismatches)}); refusing to rerun it"
+        )
     if experiment.model.get("trust_remote_code") and not trust_remote_code:
-        raise StiltsError(f"{result_path}: its model {experiment.model.get('id')!r} needs trust_remote_code, which runs "
-                          "code from the model's folder or hub repository; pass --trust-remote-code if you trust it")
+        raise StiltsError(
+            f"{result_path}: its model {experiment.model.get('id')!r} needs trust_remote_code, which runs "
+            "code from the model's folder or hub repository; pass --trust-remote-code if you trust it"
+        )
     return experiment
 
 
-def rerun_result(catalog: Catalog, result_path: Path, *, runs_dir: Path | None, results_dir: Path,
-                 data_dir: Path | None = None, device: str | None = None, tolerance: float = 0.0,
-                 trust_remote_code: bool = False, say: Callable[[str], None] = print) -> tuple[Path, list[Difference]]:
+def rerun_result(
+    catalog: Catalog,
+    result_path: Path,
+    *,
+    runs_dir: Path | None,
+    results_dir: Path,
+    data_dir: Path | None = None,
+    device: str | None = None,
+    tolerance: float = 0.0,
+    trust_remote_code: bool = False,
+    say: Callable[[str], None] = print,
+) -> tuple[Path, list[Difference]]:
     """Run the cell of ``result_path`` again; returns the new result and the differences."""
     from harness.pipeline import Pipeline
 
     result = load_validated(Path(result_path), "result")
     experiment = trusted_experiment(catalog, Path(result_path), result, trust_remote_code)
     with tempfile.TemporaryDirectory(prefix="stilts-rerun-") as fresh:
-        pipeline = Pipeline(catalog, experiment, runs_dir=Path(runs_dir) if runs_dir else Path(fresh),
-                            results_dir=results_dir, data_dir=data_dir or Path(result["rerun"]["data_dir"]), device=device,
-                            say=say)
+        pipeline = Pipeline(
+            catalog,
+            experiment,
+            runs_dir=Path(runs_dir) if runs_dir else Path(fresh),
+            results_dir=results_dir,
+            data_dir=data_dir or Path(result["rerun"]["data_dir"]),
+            device=device,
+            say=say,
+        )
         [path] = pipeline.run()
     new = load_validated(path, "result")
     return path, compare(result["languages"], new["languages"], tolerance)

@@ -46,8 +46,9 @@ def write_result(path: Path, result: dict[str, Any]) -> Path:
     return path
 
 
-def aggregate(languages: dict[str, dict[str, float]], metric: str, aggregation: dict[str, str],
-              train_language: str | None) -> dict[str, Any]:
+def aggregate(
+    languages: dict[str, dict[str, float]], metric: str, aggregation: dict[str, str], train_language: str | None
+) -> dict[str, Any]:
     """The task's average as its spec defines it (XTREME: macro mean over all eval languages)."""
     langs = sorted(languages)
     if aggregation["languages"] == "non_train":
@@ -84,8 +85,12 @@ def _show(value: Any, limit: int = 80) -> str:
 
 
 def _is_score(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and abs(value) <= SCORE_LIMIT)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= SCORE_LIMIT
+    )
 
 
 def _same(stored: float | None, expected: float | None) -> bool:
@@ -117,7 +122,11 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
         add("/aggregate/metric", _show(agg["metric"]), f"the task's main metric {metric!r} (/task/main_metric)")
     for lang, scores in languages.items():
         if metric not in scores:
-            add(f"/languages/{_escape(lang)}", f"scores without {metric!r}", f"a score for the task's main metric {metric!r}")
+            add(
+                f"/languages/{_escape(lang)}",
+                f"scores without {metric!r}",
+                f"a score for the task's main metric {metric!r}",
+            )
         elif not _is_score(scores[metric]):
             add(f"/languages/{_escape(lang)}/{_escape(metric)}", _show(scores[metric]), _FINITE)
     for key in ("mean", "english", "mean_without_english"):
@@ -131,11 +140,17 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
         add("/cell/id", _show(cell["id"]), f"{expected_id!r} (model__method__intermediate__target__seed of /cell)")
     target_dev = cell["method"].endswith("+target-dev")
     if "selection" in cell and (cell["selection"] == "target_dev") != target_dev:
-        add("/cell/selection", _show(cell["selection"]),
-            f"{'target_dev' if target_dev else 'english_dev'!r}, as the method {cell['method']!r} says")
+        add(
+            "/cell/selection",
+            _show(cell["selection"]),
+            f"{'target_dev' if target_dev else 'english_dev'!r}, as the method {cell['method']!r} says",
+        )
     if "zero_shot" in cell and cell["zero_shot"] == target_dev:
-        add("/cell/zero_shot", _show(cell["zero_shot"]),
-            f"{_show(not target_dev)}: {'not ' if target_dev else ''}zero-shot, as the method {cell['method']!r} says")
+        add(
+            "/cell/zero_shot",
+            _show(cell["zero_shot"]),
+            f"{_show(not target_dev)}: {'not ' if target_dev else ''}zero-shot, as the method {cell['method']!r} says",
+        )
     if issues:
         return issues
 
@@ -149,11 +164,17 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
         return issues
     expected = aggregate(languages, metric, aggregation, task["train_language"])
     if sorted(agg["languages"]) != expected["languages"]:
-        add("/aggregate/languages", _show(agg["languages"]),
-            f"{_show(expected['languages'])} (the languages that /task/aggregation averages over)")
+        add(
+            "/aggregate/languages",
+            _show(agg["languages"]),
+            f"{_show(expected['languages'])} (the languages that /task/aggregation averages over)",
+        )
     if not _same(agg["mean"], expected["mean"]):
-        add("/aggregate/mean", _show(agg["mean"]),
-            f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{_escape(metric)}")
+        add(
+            "/aggregate/mean",
+            _show(agg["mean"]),
+            f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{_escape(metric)}",
+        )
     return issues
 
 
@@ -175,16 +196,28 @@ def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[Spec
         cell, task = result["cell"], result["task"]
         key = (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"])
         if key in cells:
-            issues.append(SpecIssue(str(path), "/cell", f"cell {cell['id']!r}",
-                                    f"one result per cell and seed; {cells[key]} has the same model, method, "
-                                    "intermediate, target and seed"))
+            issues.append(
+                SpecIssue(
+                    str(path),
+                    "/cell",
+                    f"cell {cell['id']!r}",
+                    f"one result per cell and seed; {cells[key]} has the same model, method, "
+                    "intermediate, target and seed",
+                )
+            )
         else:
             cells[key] = path
         first = tasks.setdefault(task["name"], (path, task))
         for field in ("main_metric", "train_language", "aggregation"):
             if task[field] != first[1][field]:
-                issues.append(SpecIssue(str(path), f"/task/{field}", _show(task[field]),
-                                        f"{_show(first[1][field])} as in {first[0]} (one definition per task name)"))
+                issues.append(
+                    SpecIssue(
+                        str(path),
+                        f"/task/{field}",
+                        _show(task[field]),
+                        f"{_show(first[1][field])} as in {first[0]} (one definition per task name)",
+                    )
+                )
     return issues
 
 
@@ -208,8 +241,9 @@ def load_results(folder: Path, exclude: Iterable[Path] = ()) -> list[tuple[Path,
         try:
             data = read_json(path)
         except UnicodeDecodeError as exc:
-            raise SpecError([SpecIssue(str(path), "", f"a byte that is not UTF-8 at offset {exc.start}",
-                                       "a UTF-8 JSON file")]) from None
+            raise SpecError(
+                [SpecIssue(str(path), "", f"a byte that is not UTF-8 at offset {exc.start}", "a UTF-8 JSON file")]
+            ) from None
         except RecursionError:
             raise SpecError([SpecIssue(str(path), "", "JSON nested too deeply", "a result file")]) from None
         issues = schema_issues(data, schema, str(path)) or result_issues(data, str(path))

@@ -78,8 +78,13 @@ class StageStore:
             work.mkdir(exist_ok=True)
             started = time.time()
             yield work
-            marker = {"kind": key.kind, "hash": key.hash, "inputs": key.inputs,
-                      "wall_time_s": round(time.time() - started, 3), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            marker = {
+                "kind": key.kind,
+                "hash": key.hash,
+                "inputs": key.inputs,
+                "wall_time_s": round(time.time() - started, 3),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
             shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)  # only needed while unfinished
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)

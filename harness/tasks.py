@@ -118,14 +118,21 @@ class TaskSpec:
         keyed by its data fingerprint, which covers the file digests and how rows are read).
         """
         return {
-            "name": self.name, "version": self.version, "task_type": self.task_type,
-            "train_language": self.train_language, "labels": self.data.get("labels"),
-            "metrics": self.metrics, "main_metric": self.main_metric, "task_options": self.task_options,
+            "name": self.name,
+            "version": self.version,
+            "task_type": self.task_type,
+            "train_language": self.train_language,
+            "labels": self.data.get("labels"),
+            "metrics": self.metrics,
+            "main_metric": self.main_metric,
+            "task_options": self.task_options,
         }
 
     def with_labels(self, labels: list[str]) -> TaskSpec:
         """The same task with a concrete label list (derived from training data)."""
-        return TaskSpec({**self.data, "labels": list(labels), "labels_derived": True}, self.path, self.plugin, self.source_dir)
+        return TaskSpec(
+            {**self.data, "labels": list(labels), "labels_derived": True}, self.path, self.plugin, self.source_dir
+        )
 
     def with_sources(self, sources: dict[str, Any], source_dir: Path) -> TaskSpec:
         """The same task reading from other sources (an experiment's ``sources`` override,

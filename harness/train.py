@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoints import checkpoint_step, keep_only, last_complete_checkpoint, mark_complete, write_atomic, write_json_file
+from harness.checkpoints import (
+    checkpoint_step,
+    keep_only,
+    last_complete_checkpoint,
+    mark_complete,
+    write_atomic,
+    write_json_file,
+)
 from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType, score_direction
 from harness.stages import CHECKPOINTS
 from harness.tasks import TaskSpec
@@ -45,8 +52,9 @@ class TrainReport:
         return self.dev_scores[self.best_epoch - 1]
 
 
-def score(task: TaskSpec, metrics: Sequence[Metric], predictions: Any, references: Any,
-          language: str | None = None) -> dict[str, float]:
+def score(
+    task: TaskSpec, metrics: Sequence[Metric], predictions: Any, references: Any, language: str | None = None
+) -> dict[str, float]:
     """Every metric of the task merged into one dict of scores."""
     scores: dict[str, float] = {}
     for metric in metrics:
@@ -92,7 +100,10 @@ def train(
         if dev_sets:
             per_language = {lang: score_dev(records, lang) for lang, records in dev_sets.items()}
             mean = sum(s[task.main_metric] for s in per_language.values()) / len(per_language)
-            return {task.main_metric: mean, **{f"{lang}/{k}": v for lang, s in per_language.items() for k, v in s.items()}}
+            return {
+                task.main_metric: mean,
+                **{f"{lang}/{k}": v for lang, s in per_language.items() for k, v in s.items()},
+            }
         if not dev_records:
             return None
         return score_dev(dev_records, task.train_language)
@@ -100,8 +111,15 @@ def train(
     higher = score_direction(metrics, task.main_metric)
     selection = DevSelection(work_dir, evaluate, task.main_metric, higher, lambda: handle.model, report)
     total_steps = math.ceil(steps_per_epoch * float(config["epochs"]))
-    args = training_arguments(config, eval_settings, seed, work_dir, steps_per_epoch, total_steps,
-                              train_sampling_strategy="group_by_length" if config["length_grouping"] else "random")
+    args = training_arguments(
+        config,
+        eval_settings,
+        seed,
+        work_dir,
+        steps_per_epoch,
+        total_steps,
+        train_sampling_strategy="group_by_length" if config["length_grouping"] else "random",
+    )
     run_trainer(model, args, features, task_type.collator(task, tokenizer), tokenizer, selection, report)
     handle.use_model(handle.adapter.finish_training(model, config["method"]))
     return report
@@ -113,8 +131,15 @@ def warmup_steps(warmup_ratio: float, total_steps: int) -> int:
     return math.ceil(float(warmup_ratio) * total_steps)
 
 
-def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int, work_dir: Path, steps_per_epoch: int,
-                       total_steps: int, **overrides: Any) -> Any:
+def training_arguments(
+    config: dict[str, Any],
+    settings: RunSettings,
+    seed: int,
+    work_dir: Path,
+    steps_per_epoch: int,
+    total_steps: int,
+    **overrides: Any,
+) -> Any:
     """transformers' TrainingArguments for a stage: the fast path (bf16 under ``auto``),
     resumable checkpoints every ``checkpoint_every`` steps, linear warmup over
     ``warmup_ratio`` of ``total_steps``, then linear decay.
@@ -152,16 +177,30 @@ def training_arguments(config: dict[str, Any], settings: RunSettings, seed: int,
     return TrainingArguments(**values)
 
 
-def run_trainer(model: Any, args: Any, dataset: Any, collator: Any, tokenizer: Any, selection: DevSelection,
-                report: TrainReport, **trainer_attrs: Any) -> None:
+def run_trainer(
+    model: Any,
+    args: Any,
+    dataset: Any,
+    collator: Any,
+    tokenizer: Any,
+    selection: DevSelection,
+    report: TrainReport,
+    **trainer_attrs: Any,
+) -> None:
     """Train with transformers' Trainer, resuming from the stage's last *complete* checkpoint if
     there is one, then restore the best dev weights; fills ``report``."""
     import torch
     from transformers import Trainer
 
     last = last_complete_checkpoint(Path(args.output_dir))
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                      processing_class=tokenizer, callbacks=[selection])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[selection],
+    )
     for name, value in trainer_attrs.items():
         setattr(trainer, name, value)
     if last:
@@ -199,8 +238,16 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
     files and older checkpoints are deleted only once a newer checkpoint is complete.
     """
 
-    def __init__(self, work_dir: Path, evaluate: Callable[[], dict[str, float] | None], main: str, higher: bool,
-                 model: Callable[[], Any], report: TrainReport, every_steps: int | None = None):
+    def __init__(
+        self,
+        work_dir: Path,
+        evaluate: Callable[[], dict[str, float] | None],
+        main: str,
+        higher: bool,
+        model: Callable[[], Any],
+        report: TrainReport,
+        every_steps: int | None = None,
+    ):
         self.work_dir, self.evaluate, self.main, self.higher = work_dir, evaluate, main, higher
         self.model, self.report, self.every_steps = model, report, every_steps
         self.steps: list[int] = []  # global step of each scored evaluation
@@ -255,7 +302,9 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
         self.report.dev_scores.append(scores)
         self.steps.append(state.global_step)
         epoch = len(self.report.dev_scores)
-        log.info("evaluation %d (step %d) dev %s", epoch, state.global_step, {k: round(v, 3) for k, v in scores.items()})
+        log.info(
+            "evaluation %d (step %d) dev %s", epoch, state.global_step, {k: round(v, 3) for k, v in scores.items()}
+        )
         if self._best_epoch() == epoch:
             weights = self.model().state_dict()
             write_atomic(self.best_file(epoch), lambda handle: torch.save(weights, handle))

@@ -38,14 +38,26 @@ def texts_of(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[s
     return list(seen)
 
 
-def translate_texts(texts: list[str], provider: TranslationProvider, provider_name: str, options: dict[str, Any],
-                    source: str, target: str, cache_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+def translate_texts(
+    texts: list[str],
+    provider: TranslationProvider,
+    provider_name: str,
+    options: dict[str, Any],
+    source: str,
+    target: str,
+    cache_dir: Path,
+) -> tuple[dict[str, str], dict[str, Any]]:
     """``{text: translation}`` for every text, through the chunk cache; and what was done."""
-    identity = {"provider": provider_name, "fingerprint": provider.fingerprint(options), "source": source, "target": target}
+    identity = {
+        "provider": provider_name,
+        "fingerprint": provider.fingerprint(options),
+        "source": source,
+        "target": target,
+    }
     mapping: dict[str, str] = {}
     cached = translated = 0
     for start in range(0, len(texts), CHUNK):
-        chunk = texts[start:start + CHUNK]
+        chunk = texts[start : start + CHUNK]
         path = cache_dir / f"{content_hash({**identity, 'texts': chunk}, length=24)}.json"
         if path.is_file():
             outputs = json.loads(path.read_text(encoding="utf-8"))
@@ -53,15 +65,19 @@ def translate_texts(texts: list[str], provider: TranslationProvider, provider_na
         else:
             outputs = provider.translate(chunk, source, target, options)
             if len(outputs) != len(chunk) or not all(isinstance(o, str) for o in outputs):
-                raise DataError(f"translation provider {provider_name!r} returned {len(outputs)} result(s) for "
-                                f"{len(chunk)} text(s) ({source}->{target}); expected one string per text")
+                raise DataError(
+                    f"translation provider {provider_name!r} returned {len(outputs)} result(s) for "
+                    f"{len(chunk)} text(s) ({source}->{target}); expected one string per text"
+                )
             write_json_atomic(path, outputs)
             translated += len(chunk)
         mapping.update(zip(chunk, outputs))
     return mapping, {**identity, "texts": len(texts), "from_cache": cached, "translated": translated}
 
 
-def apply_translation(records: Sequence[dict[str, Any]], fields: Sequence[str], mapping: dict[str, str]) -> list[dict[str, Any]]:
+def apply_translation(
+    records: Sequence[dict[str, Any]], fields: Sequence[str], mapping: dict[str, str]
+) -> list[dict[str, Any]]:
     """Copies of ``records`` with their free-text fields replaced by translations."""
     out = []
     for record in records:
@@ -76,16 +92,32 @@ def apply_translation(records: Sequence[dict[str, Any]], fields: Sequence[str], 
     return out
 
 
-def provider_translation(task: TaskSpec, task_type: TaskType, records: Sequence[dict[str, Any]], lang: str,
-                         provider: TranslationProvider, provider_name: str, options: dict[str, Any],
-                         cache_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def provider_translation(
+    task: TaskSpec,
+    task_type: TaskType,
+    records: Sequence[dict[str, Any]],
+    lang: str,
+    provider: TranslationProvider,
+    provider_name: str,
+    options: dict[str, Any],
+    cache_dir: Path,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Machine-translate ``records`` (in the task's training language) into ``lang``."""
     fields = task_type.translatable_fields
     if not fields:
-        raise DataError(f"task {task.name!r} ({task.task_type}) cannot be machine-translated: its labels are tied to "
-                        "tokens or spans. Give its spec a 'translate_train' split with translated files instead.")
+        raise DataError(
+            f"task {task.name!r} ({task.task_type}) cannot be machine-translated: its labels are tied to "
+            "tokens or spans. Give its spec a 'translate_train' split with translated files instead."
+        )
     source = task.train_language or "en"
-    mapping, info = translate_texts(texts_of(records, fields), provider, provider_name, options, source, lang, cache_dir)
+    mapping, info = translate_texts(
+        texts_of(records, fields), provider, provider_name, options, source, lang, cache_dir
+    )
     log.info("translated %s train into %s: %s", task.name, lang, info)
-    return apply_translation(records, fields, mapping), {"task": task.name, "split": "translate_train", "lang": lang,
-                                                          "source": "translation", "translation": info}
+    return apply_translation(records, fields, mapping), {
+        "task": task.name,
+        "split": "translate_train",
+        "lang": lang,
+        "source": "translation",
+        "translation": info,
+    }

@@ -43,8 +43,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     out = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     import torch
 
     torch.manual_seed(0)
@@ -64,11 +70,21 @@ def catalog():
 @pytest.fixture
 def tiny_experiment(tmp_path: Path, tiny_model_dir: Path) -> Path:
     """The quickstart tasks on the tiny model, cut down to seconds."""
-    return write_json(tmp_path / "exp.json", {
-        "name": "tiny",
-        "model": {"id": str(tiny_model_dir), "label": "tiny-bert"},
-        "intermediate": ["none", "qs-nli"],
-        "targets": ["qs-paws", {"task": "qs-tatoeba", "languages": ["de", "fr"]}],
-        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "max_length": 48,
-                     "max_train_examples": 64, "max_eval_examples": 40, "precision": "fp32"},
-    })
+    return write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "tiny",
+            "model": {"id": str(tiny_model_dir), "label": "tiny-bert"},
+            "intermediate": ["none", "qs-nli"],
+            "targets": ["qs-paws", {"task": "qs-tatoeba", "languages": ["de", "fr"]}],
+            "training": {
+                "epochs": 1,
+                "batch_size": 16,
+                "learning_rate": 1e-3,
+                "max_length": 48,
+                "max_train_examples": 64,
+                "max_eval_examples": 40,
+                "precision": "fp32",
+            },
+        },
+    )

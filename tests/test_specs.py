@@ -13,10 +13,20 @@ from harness.errors import SpecError, UnknownNameError
 from tests.helpers import write_json
 
 GOOD = {
-    "name": "my-task", "version": "1", "task_type": "pair_classification", "role": "target",
-    "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["no", "yes"], "metrics": ["accuracy"],
-    "sources": {"local": {"format": "tsv", "options": {"columns": ["text_a", "text_b", "label"]},
-                          "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"}}},
+    "name": "my-task",
+    "version": "1",
+    "task_type": "pair_classification",
+    "role": "target",
+    "languages": {"train": "en", "eval": ["en", "de"]},
+    "labels": ["no", "yes"],
+    "metrics": ["accuracy"],
+    "sources": {
+        "local": {
+            "format": "tsv",
+            "options": {"columns": ["text_a", "text_b", "label"]},
+            "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"},
+        }
+    },
 }
 
 
@@ -121,9 +131,10 @@ def test_cli_validate_reports_every_issue_and_fails(tmp_path: Path) -> None:
 
 
 def test_cli_unknown_task_exits_2_with_suggestion() -> None:
+    import sys
+
     from harness.cli import main
 
-    import sys
     argv = sys.argv
     sys.argv = ["stilts", "tasks", "show", "tatoba"]
     try:

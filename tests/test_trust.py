@@ -22,10 +22,19 @@ QUICKSTART_DATA = REPO / "plugins" / "quickstart" / "data"
 
 def tiny_experiment(tmp_path: Path, model_dir: Path, **extra) -> Path:
     data = {
-        "name": "trust", "model": {"id": str(model_dir), "label": "tiny-bert"},
-        "intermediate": ["qs-nli"], "targets": [{"task": "qs-paws", "languages": ["en"]}],
-        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "max_length": 40,
-                     "max_train_examples": 32, "max_eval_examples": 16, "precision": "fp32"},
+        "name": "trust",
+        "model": {"id": str(model_dir), "label": "tiny-bert"},
+        "intermediate": ["qs-nli"],
+        "targets": [{"task": "qs-paws", "languages": ["en"]}],
+        "training": {
+            "epochs": 1,
+            "batch_size": 16,
+            "learning_rate": 1e-3,
+            "max_length": 40,
+            "max_train_examples": 32,
+            "max_eval_examples": 16,
+            "precision": "fp32",
+        },
         **extra,
     }
     return write_json(tmp_path / "trust.json", data)
@@ -59,8 +68,8 @@ def edit_spec(folder: Path, name: str, change) -> None:
 
 # -- model fingerprints -------------------------------------------------------------------------
 def test_same_size_folders_with_different_weights_get_different_fingerprints(tmp_path: Path) -> None:
-    from plugins.adapters.hf import HuggingFaceAdapter
     from harness.interfaces import ModelRef
+    from plugins.adapters.hf import HuggingFaceAdapter
 
     a, b = tmp_path / "a", tmp_path / "b"
     for folder, byte in ((a, b"\x01"), (b, b"\x02")):
@@ -115,9 +124,11 @@ def test_stage_keys_ignore_what_does_not_change_a_stage_and_see_what_does(tiny_m
     edit_spec(specs, "qs-paws", lambda d: d.update(aggregation={"languages": "non_train"}))
     assert run() == baseline
     # part of the intermediate stage: its version, its label order, how rows are read
-    for change in (lambda d: d.update(version="2"),
-                   lambda d: d.update(labels=list(reversed(d["labels"]))),
-                   lambda d: d["sources"]["local"].update(label_map={"entailment": "neutral"})):
+    for change in (
+        lambda d: d.update(version="2"),
+        lambda d: d.update(labels=list(reversed(d["labels"]))),
+        lambda d: d["sources"]["local"].update(label_map={"entailment": "neutral"}),
+    ):
         edit_spec(specs, "qs-nli", change)
         changed = run()
         assert changed["intermediate"] != baseline["intermediate"]
@@ -129,7 +140,9 @@ def test_a_changed_data_file_changes_the_key_even_with_the_same_size(tiny_model_
     specs = copy_quickstart_specs(tmp_path / "specs")
     data = tmp_path / "data"
     shutil.copytree(QUICKSTART_DATA, data)
-    edit_spec(specs, "qs-paws", lambda d: d["sources"]["local"]["files"].update(eval=f"{data}/qs-paws-test-{{lang}}.tsv"))
+    edit_spec(
+        specs, "qs-paws", lambda d: d["sources"]["local"]["files"].update(eval=f"{data}/qs-paws-test-{{lang}}.tsv")
+    )
     exp = tiny_experiment(tmp_path, tiny_model_dir, intermediate=["none"])
     catalog = copied_catalog(specs)
     [first] = make_pipeline(catalog, exp, tmp_path / "out").run()
@@ -205,8 +218,9 @@ def resave(path: Path, result: dict) -> None:
     path.write_text(json.dumps(result))
 
 
-def test_rerun_refuses_results_whose_rerun_section_is_not_their_config(catalog, tiny_model_dir: Path, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerun_refuses_results_whose_rerun_section_is_not_their_config(
+    catalog, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     exp = tiny_experiment(tmp_path, tiny_model_dir, intermediate=["none"])
     [path] = make_pipeline(catalog, exp, tmp_path).run()
     monkeypatch.chdir(tmp_path)
@@ -229,7 +243,9 @@ def test_rerun_refuses_results_whose_rerun_section_is_not_their_config(catalog, 
     assert "pass --trust-remote-code if you trust it" in refusal(path)
 
 
-def test_a_model_package_is_found_from_its_files_and_never_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_package_is_found_from_its_files_and_never_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from harness.model_packages import ModelPackageError, package_model_folder
 
     site = tmp_path / "site"
@@ -241,7 +257,9 @@ def test_a_model_package_is_found_from_its_files_and_never_imported(tmp_path: Pa
     info = site / "evilmodel-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evilmodel\nVersion: 1.0\n")
-    (info / "RECORD").write_text("evilmodel/__init__.py,,\nevilmodel/model/config.json,,\nevilmodel/model/model.safetensors,,\n")
+    (info / "RECORD").write_text(
+        "evilmodel/__init__.py,,\nevilmodel/model/config.json,,\nevilmodel/model/model.safetensors,,\n"
+    )
     (info / "top_level.txt").write_text("evilmodel\n")
     monkeypatch.syspath_prepend(str(site))
     assert package_model_folder("evilmodel") == package / "model"
@@ -255,7 +273,9 @@ def test_a_model_package_is_found_from_its_files_and_never_imported(tmp_path: Pa
 def test_an_experiment_naming_a_package_without_a_model_is_a_clean_error(catalog, tmp_path: Path) -> None:
     from harness.experiment import load_experiment
 
-    exp = write_json(tmp_path / "e.json", {"name": "e", "model": {"id": "x", "package": "jsonschema"}, "targets": ["qs-paws"]})
+    exp = write_json(
+        tmp_path / "e.json", {"name": "e", "model": {"id": "x", "package": "jsonschema"}, "targets": ["qs-paws"]}
+    )
     with pytest.raises(SpecError, match="/model/package"):
         load_experiment(exp, catalog).model_ref()
 
@@ -263,16 +283,23 @@ def test_an_experiment_naming_a_package_without_a_model_is_a_clean_error(catalog
 def test_lora_inside_a_multitask_group_is_refused_when_the_experiment_loads(catalog, tmp_path: Path) -> None:
     from harness.experiment import load_experiment
 
-    exp = write_json(tmp_path / "e.json", {
-        "name": "e", "model": {"id": "x"}, "targets": ["qs-paws"],
-        "intermediate": [{"name": "grp", "tasks": ["qs-nli"], "training": {"method": {"kind": "lora"}}}]})
+    exp = write_json(
+        tmp_path / "e.json",
+        {
+            "name": "e",
+            "model": {"id": "x"},
+            "targets": ["qs-paws"],
+            "intermediate": [{"name": "grp", "tasks": ["qs-nli"], "training": {"method": {"kind": "lora"}}}],
+        },
+    )
     with pytest.raises(SpecError, match="multi-task groups train one shared encoder in full"):
         load_experiment(exp, catalog)
 
 
 # -- offline, needed splits, preflight ----------------------------------------------------------
-def test_offline_flag_reaches_the_data_libraries(catalog, tiny_model_dir: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_flag_reaches_the_data_libraries(
+    catalog, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     exp = tiny_experiment(tmp_path, tiny_model_dir, intermediate=["none"])
@@ -287,22 +314,45 @@ def test_needed_splits_cover_groups_tune_translate_and_mlm_text(catalog, tmp_pat
     from harness.experiment import load_experiment
     from harness.needs import experiment_needs
 
-    exp = write_json(tmp_path / "e.json", {
-        "name": "e", "model": {"id": "x"},
-        "intermediate": ["none", {"name": "grp", "tasks": ["qs-nli"], "translate": {"languages": ["de"], "provider": "seq2seq"},
-                                  "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["fr"]}}],
-        "targets": ["qs-paws", "bucc"]})
+    exp = write_json(
+        tmp_path / "e.json",
+        {
+            "name": "e",
+            "model": {"id": "x"},
+            "intermediate": [
+                "none",
+                {
+                    "name": "grp",
+                    "tasks": ["qs-nli"],
+                    "translate": {"languages": ["de"], "provider": "seq2seq"},
+                    "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["fr"]},
+                },
+            ],
+            "targets": ["qs-paws", "bucc"],
+        },
+    )
     needs = {(n.task.name, n.split, n.lang) for n in experiment_needs(catalog, load_experiment(exp, catalog))}
-    assert {("qs-nli", "train", "en"), ("qs-nli", "translate_train", "de"), ("qs-tatoeba", "eval", "fr"),
-            ("qs-paws", "eval", "de"), ("bucc", "tune", "zh"), ("bucc", "eval", "zh")} <= needs
+    assert {
+        ("qs-nli", "train", "en"),
+        ("qs-nli", "translate_train", "de"),
+        ("qs-tatoeba", "eval", "fr"),
+        ("qs-paws", "eval", "de"),
+        ("bucc", "tune", "zh"),
+        ("bucc", "eval", "zh"),
+    } <= needs
 
 
 def test_prefetch_handles_a_multitask_experiment(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
     from harness.experiment import load_experiment
     from harness.prefetch import prefetch_experiment
 
-    exp = tiny_experiment(tmp_path, tiny_model_dir, intermediate=[{"name": "grp", "tasks": ["qs-nli"],
-                                                                   "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["de"]}}])
+    exp = tiny_experiment(
+        tmp_path,
+        tiny_model_dir,
+        intermediate=[
+            {"name": "grp", "tasks": ["qs-nli"], "mlm": {"text_from": {"task": "qs-tatoeba"}, "languages": ["de"]}}
+        ],
+    )
     lines = list(prefetch_experiment(catalog, load_experiment(exp, catalog), None, say=lambda _m: None))
     assert any(line.startswith("qs-tatoeba/eval/de: local") for line in lines)
 
@@ -313,10 +363,12 @@ def test_a_malformed_eval_file_fails_the_preflight_before_any_training(tiny_mode
     shutil.copytree(QUICKSTART_DATA, data)
     bad = data / "qs-paws-test-de.tsv"
     bad.write_text(bad.read_text() + "only one column\n")
-    edit_spec(specs, "qs-paws", lambda d: d["sources"]["local"]["files"].update(eval=f"{data}/qs-paws-test-{{lang}}.tsv"))
+    edit_spec(
+        specs, "qs-paws", lambda d: d["sources"]["local"]["files"].update(eval=f"{data}/qs-paws-test-{{lang}}.tsv")
+    )
     exp = tiny_experiment(tmp_path, tiny_model_dir, targets=[{"task": "qs-paws", "languages": ["en", "de"]}])
     pipeline = make_pipeline(copied_catalog(specs), exp, tmp_path / "out")
-    with pytest.raises(MissingResourcesError, match="qs-paws-test-de.tsv"):
+    with pytest.raises(MissingResourcesError, match=r"qs-paws-test-de\.tsv"):
         pipeline.run()
     assert not (tmp_path / "out" / "runs").exists()  # nothing was trained
 
@@ -330,7 +382,6 @@ def test_an_overlong_cell_id_is_shortened_with_a_digest() -> None:
     assert cell.id("../evil\n", "full") == "..-evil-__full__none__xnli__seed1"
 
 
-
 def test_tox_passes_the_shared_data_location_the_tests_read() -> None:
     """tox used to set only STILTS_DATA_DIR, which the tests do not read: real-data tests
     silently skipped under tox."""
@@ -341,3 +392,11 @@ def test_tox_passes_the_shared_data_location_the_tests_read() -> None:
     set_env = tox["testenv"]["set_env"]
     conftest = (REPO / "tests" / "conftest.py").read_text()
     assert "STILTS_SHARED_DATA" in conftest and "STILTS_SHARED_DATA" in set_env
+
+
+def test_a_main_metric_without_a_declared_direction_is_refused(catalog, tmp_path: Path) -> None:
+    spec = json.loads((REPO / "task_specs" / "bucc.json").read_text())
+    spec["main_metric"] = "n"  # a count: it cannot select a checkpoint
+    path = write_json(tmp_path / "bucc.json", spec)
+    with pytest.raises(SpecError, match="a score key with a declared direction"):
+        catalog.load_spec(path)

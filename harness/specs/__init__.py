@@ -109,7 +109,9 @@ def _is_integer(_checker: Any, instance: Any) -> bool:
 
 
 #: Draft 2020-12, except that ``integer`` means a JSON integer literal (``1``, not ``1.0``).
-StiltsValidator = extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+StiltsValidator = extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+)
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -208,8 +210,11 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
             for sub in error.context:
                 by_branch[sub.relative_schema_path[0]].append(sub)
             # the branch whose type fits the value is the one the author meant: report its errors
-            fitting = [subs for subs in by_branch.values()
-                       if not any(s.validator in ("type", "const", "enum") and not s.relative_path for s in subs)]
+            fitting = [
+                subs
+                for subs in by_branch.values()
+                if not any(s.validator in ("type", "const", "enum") and not s.relative_path for s in subs)
+            ]
             if len(fitting) == 1:
                 return [triple for sub in fitting[0] for triple in _expected(sub)]
         if isinstance(error.schema, dict) and error.schema.get("description"):
@@ -222,8 +227,20 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
     return [(pointer, _short(error.instance), _expected_value(error))]
 
 
-_CONSTRAINTS = ("pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties")
+_CONSTRAINTS = (
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+)
 
 
 def _expected_value(error: ValidationError) -> str:
@@ -249,19 +266,33 @@ def value_issues(data: Any, file: str) -> list[SpecIssue]:
         if isinstance(value, (dict, list, tuple)):
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                issues.append(SpecIssue(file, pointer, f"a value nested more than {MAX_JSON_DEPTH} levels deep",
-                                        f"at most {MAX_JSON_DEPTH} levels of nested arrays and objects"))
+                issues.append(
+                    SpecIssue(
+                        file,
+                        pointer,
+                        f"a value nested more than {MAX_JSON_DEPTH} levels deep",
+                        f"at most {MAX_JSON_DEPTH} levels of nested arrays and objects",
+                    )
+                )
                 continue
             if isinstance(value, dict):
                 children = []
                 for key, child in value.items():
                     if not isinstance(key, str):
-                        issues.append(SpecIssue(file, f"{pointer}/{_escape(key)}", f"a key of type {type(key).__name__}",
-                                                "a string key"))
+                        issues.append(
+                            SpecIssue(
+                                file, f"{pointer}/{_escape(key)}", f"a key of type {type(key).__name__}", "a string key"
+                            )
+                        )
                     elif _SURROGATE.search(key):
-                        issues.append(SpecIssue(file, f"{pointer}/{_escape(_printable(key))}",
-                                                "a key with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
-                                                "valid Unicode text"))
+                        issues.append(
+                            SpecIssue(
+                                file,
+                                f"{pointer}/{_escape(_printable(key))}",
+                                "a key with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                                "valid Unicode text",
+                            )
+                        )
                     else:
                         children.append((child, f"{pointer}/{_escape(key)}", depth))
             else:
@@ -271,8 +302,14 @@ def value_issues(data: Any, file: str) -> list[SpecIssue]:
             literal = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
             issues.append(SpecIssue(file, pointer, literal, "a finite number (standard JSON has no NaN or Infinity)"))
         elif isinstance(value, str) and _SURROGATE.search(value):
-            issues.append(SpecIssue(file, pointer, "a string with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
-                                    "valid Unicode text"))
+            issues.append(
+                SpecIssue(
+                    file,
+                    pointer,
+                    "a string with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                    "valid Unicode text",
+                )
+            )
     return issues
 
 
@@ -284,14 +321,14 @@ def schema_issues(data: Any, schema: dict[str, Any], file: str) -> list[SpecIssu
     validator = StiltsValidator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     issues = []
-    string_checked: set[str] = set()  # one of pattern/minLength/maxLength per place is enough
+    string_checked: set[tuple[str, str]] = set()  # one of pattern/minLength/maxLength per value is enough
     for error in errors:
         for pointer, value, expected in _expected(error):
             if error.validator in ("pattern", "minLength", "maxLength"):
-                if pointer in string_checked:
+                if (pointer, value) in string_checked:
                     continue
-                string_checked.add(pointer)
-            issues.append(SpecIssue(file, pointer, value, expected))
+                string_checked.add((pointer, value))
+            issues.append(SpecIssue(file, _printable(pointer), _printable(value), _printable(expected)))
     seen = {(issue.pointer, issue.value) for issue in issues}
     return issues + [issue for issue in found if (issue.pointer, issue.value) not in seen]
 
@@ -301,8 +338,13 @@ def _fail(file: str, value: str, expected: str, pointer: str = "") -> SpecError:
     return SpecError([SpecIssue(file, pointer, value, expected)])
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _read_bytes(path: Path, file: str) -> bytes:
@@ -334,7 +376,9 @@ def _read_bytes(path: Path, file: str) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
         if size > MAX_JSON_BYTES:  # it grew while being read
-            raise _fail(file, f"a file of more than {MAX_JSON_BYTES} bytes", f"a JSON file of at most {MAX_JSON_BYTES} bytes")
+            raise _fail(
+                file, f"a file of more than {MAX_JSON_BYTES} bytes", f"a JSON file of at most {MAX_JSON_BYTES} bytes"
+            )
         return b"".join(chunks)
     except OSError as exc:
         raise _fail(file, "unreadable file", f"a readable file ({exc.strerror or exc})") from None
@@ -343,9 +387,9 @@ def _read_bytes(path: Path, file: str) -> bytes:
 
 
 def _line_col(text: str | bytes, offset: int) -> tuple[int, int]:
-    newline = "\n" if isinstance(text, str) else b"\n"
-    line = text.count(newline, 0, offset) + 1
-    return line, offset - (text.rfind(newline, 0, offset) + 1) + 1
+    if isinstance(text, str):
+        return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    return text.count(b"\n", 0, offset) + 1, offset - text.rfind(b"\n", 0, offset)
 
 
 def _decode(raw: bytes, file: str) -> str:
@@ -358,8 +402,11 @@ def _decode(raw: bytes, file: str) -> str:
         hint = ""
         if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:4]:
             hint = "; it looks like UTF-16: save it as UTF-8"
-        raise _fail(file, f"byte 0x{raw[offset]:02x} at offset {offset} (line {line} column {col}), which is not UTF-8",
-                    f"a UTF-8 encoded JSON file{hint}") from None
+        raise _fail(
+            file,
+            f"byte 0x{raw[offset]:02x} at offset {offset} (line {line} column {col}), which is not UTF-8",
+            f"a UTF-8 encoded JSON file{hint}",
+        ) from None
 
 
 def _find(text: str, pattern: str) -> int | None:
@@ -409,57 +456,17 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def _object_lines(text: str, wanted: set[int]) -> dict[int, int]:
-    """Offsets where the objects completed as ``wanted`` (0-based, in completion order) start.
-
-    Parses again with json's pure-Python scanner, which calls ``parse_object`` per object, so the
-    start of each object can be recorded (the C scanner gives no positions).
-    """
-    starts: list[int] = []
-    found: dict[int, int] = {}
-    count = [0]
-
-    def parse_object(s_and_end: tuple[str, int], *args: Any) -> Any:
-        starts.append(s_and_end[1] - 1)
-        try:
-            return json.decoder.JSONObject(s_and_end, *args)
-        finally:
-            starts.pop()
-
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        if count[0] in wanted:
-            found[count[0]] = starts[-1]
-        count[0] += 1
-        return dict(pairs)
-
-    decoder = json.JSONDecoder(object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=_finite_float)
-    decoder.parse_object = parse_object
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
-    try:
-        decoder.decode(text)
-    except (ValueError, RecursionError):  # pragma: no cover - the first parse succeeded
-        pass
-    return found
-
-
-_COLON = re.compile(r"[ \t\n\r]*:")
-
-
-def _key_offset(text: str, start: int, key: str) -> int | None:
-    """Offset of the second ``key`` among the keys of the object that starts at ``start``."""
-    depth, seen = 0, 0
-    for match in _BRACKETS.finditer(text, start):
-        token = match.group()
-        if token[0] == '"':
-            if depth == 1 and _COLON.match(text, match.end()) and json.loads(token) == key:
-                seen += 1
-                if seen == 2:
-                    return match.start()
-            continue
-        depth += 1 if token in "[{" else -1
-        if depth == 0:
+def _key_lines(text: str, key: str) -> list[int]:
+    """The lines on which ``key`` appears as an object key (``"key":``), at most six."""
+    token = re.compile(re.escape(json.dumps(key)) + r"[ \t\n\r]*:")
+    lines = []
+    for match in token.finditer(text):
+        lines.append(text.count("\n", 0, match.start()) + 1)
+        if len(lines) > 5:
             break
-    return None
+    if len(lines) < 2:  # written with escapes the pattern cannot see: say nothing rather than guess
+        return []
+    return lines
 
 
 def _find_pointer(data: Any, target: Any) -> str:
@@ -482,8 +489,11 @@ def parse_json(text: str, file: str) -> Any:
     :class:`SpecError` naming ``file``, the line and (for duplicate keys) the JSON pointer."""
     deep = _too_deep(text)
     if deep is not None:
-        raise _fail(file, f"arrays/objects nested more than {MAX_JSON_DEPTH} levels deep{_where(text, deep)}",
-                    f"at most {MAX_JSON_DEPTH} levels of nesting")
+        raise _fail(
+            file,
+            f"arrays/objects nested more than {MAX_JSON_DEPTH} levels deep{_where(text, deep)}",
+            f"at most {MAX_JSON_DEPTH} levels of nesting",
+        )
     duplicates: list[tuple[int, str, dict[str, Any]]] = []
     count = [0]
 
@@ -505,23 +515,27 @@ def parse_json(text: str, file: str) -> Any:
         raise _fail(file, f"invalid JSON at line {exc.lineno} column {exc.colno}", exc.msg) from None
     except _BadLiteral as exc:
         where = _where(text, _find(text, exc.pattern))
-        raise _fail(file, f"the number {exc.literal}{where}",
-                    "a finite number (standard JSON has no NaN or Infinity; write null or a string)") from None
+        raise _fail(
+            file,
+            f"the number {exc.literal}{where}",
+            "a finite number (standard JSON has no NaN or Infinity; write null or a string)",
+        ) from None
     except RecursionError:  # pragma: no cover - _too_deep refuses such text first
         raise _fail(file, "arrays/objects nested too deeply", f"at most {MAX_JSON_DEPTH} levels of nesting") from None
     except ValueError as exc:  # e.g. an integer literal of more than 4300 digits
         where = _where(text, _find(text, r"-?[0-9]{1000,}"))
-        raise _fail(file, f"a number that cannot be read{where} ({str(exc)[:120]})", "a number of sensible size") from None
+        raise _fail(
+            file, f"a number that cannot be read{where} ({str(exc)[:120]})", "a number of sensible size"
+        ) from None
     if duplicates:
-        starts = _object_lines(text, {index for index, _, _ in duplicates})
         issues = []
-        for index, key, obj in duplicates:
-            where = ""
-            if index in starts:
-                again = _key_offset(text, starts[index], key)
-                where = _where(text, again) if again is not None else f" in the object starting{_where(text, starts[index])}"
-            issues.append(SpecIssue(file, f"{_find_pointer(data, obj)}/{_escape(key)}", f"the key {_short(key)} again{where}",
-                                    "each key at most once per object"))
+        for _index, key, obj in duplicates:
+            lines = _key_lines(text, key)
+            where = f" (the key appears on lines {', '.join(map(str, lines))})" if lines else ""
+            pointer = _printable(f"{_find_pointer(data, obj)}/{_escape(key)}")
+            issues.append(
+                SpecIssue(file, pointer, f"the key {_short(key)} again{where}", "each key at most once per object")
+            )
         raise SpecError(issues)
     return data
 

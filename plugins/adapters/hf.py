@@ -79,14 +79,29 @@ class HuggingFaceAdapter(ModelAdapter):
             return super().prepare_for_training(model, method)
         from peft import LoraConfig, get_peft_model
 
-        heads = [name for name, child in model.named_children()
-                 if name != model.base_model_prefix and any(True for _ in child.parameters())]
-        config = LoraConfig(r=method["r"], lora_alpha=method["alpha"], lora_dropout=method["dropout"],
-                            target_modules=method.get("target_modules"), modules_to_save=heads or None)
+        heads = [
+            name
+            for name, child in model.named_children()
+            if name != model.base_model_prefix and any(True for _ in child.parameters())
+        ]
+        config = LoraConfig(
+            r=method["r"],
+            lora_alpha=method["alpha"],
+            lora_dropout=method["dropout"],
+            target_modules=method.get("target_modules"),
+            modules_to_save=heads or None,
+        )
         wrapped = get_peft_model(model, config)
         trainable, total = wrapped.get_nb_trainable_parameters()
-        log.info("LoRA r=%s alpha=%s on %s: %d of %d parameters trainable (%.2f%%)", method["r"], method["alpha"],
-                 sorted(wrapped.peft_config["default"].target_modules), trainable, total, 100 * trainable / total)
+        log.info(
+            "LoRA r=%s alpha=%s on %s: %d of %d parameters trainable (%.2f%%)",
+            method["r"],
+            method["alpha"],
+            sorted(wrapped.peft_config["default"].target_modules),
+            trainable,
+            total,
+            100 * trainable / total,
+        )
         return wrapped
 
     def finish_training(self, model: Any, method: dict[str, Any]) -> Any:
@@ -122,7 +137,7 @@ class HuggingFaceAdapter(ModelAdapter):
         tokenizer, model = handle.tokenizer, handle.model
         layer = resolve_layer(options.get("layer", "middle"), model.config.num_hidden_layers)
         encoded = tokenizer(list(sentences), truncation=True, max_length=settings.max_length)
-        features = [{k: encoded[k][i] for k in encoded.keys()} for i in range(len(sentences))]
+        features = [{k: encoded[k][i] for k in encoded} for i in range(len(sentences))]
         vectors = torch.zeros(len(features), model.config.hidden_size)
 
         def run(m: Any, batch: dict[str, Any]) -> Any:
@@ -143,10 +158,17 @@ class HuggingFaceAdapter(ModelAdapter):
 
         encoder = SentenceTransformer(ref.id, device=settings.device, trust_remote_code=ref.trust_remote_code)
         encoder.max_seq_length = settings.max_length
-        return encoder.encode(
-            list(sentences), batch_size=settings.batch_size, convert_to_tensor=True,
-            normalize_embeddings=True, show_progress_bar=False,
-        ).float().cpu()
+        return (
+            encoder.encode(
+                list(sentences),
+                batch_size=settings.batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            .float()
+            .cpu()
+        )
 
     def fingerprint(self, ref: ModelRef) -> str:
         """Local folders: sha256 over every file's bytes (memoised, so re-runs are cheap); hub
@@ -167,5 +189,3 @@ def stilts_model_adapters() -> list[Entry]:
 @hookimpl(trylast=True)
 def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
     return "hf"
-
-

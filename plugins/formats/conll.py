@@ -15,7 +15,12 @@ CONLL_TAGS_OPTIONS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "token_column": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "0-based column of the token"},
+        "token_column": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000,
+            "description": "0-based column of the token",
+        },
         "tag_column": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "0-based column of the tag"},
     },
 }
@@ -50,7 +55,9 @@ class ConllTags(DataFormat):
                     continue
                 cells = line.split("\t")
                 if len(cells) <= max(token_col, tag_col):
-                    raise DataError(f"{path}: line {line_no} has {len(cells)} column(s); expected a token and a tag separated by a tab")
+                    raise DataError(
+                        f"{path}: line {line_no} has {len(cells)} column(s); expected a token and a tag separated by a tab"
+                    )
                 tokens.append(cells[token_col])
                 tags.append(cells[tag_col])
         if tokens:

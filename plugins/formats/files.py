@@ -26,8 +26,14 @@ TSV_OPTIONS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "columns": {"type": "array", "items": _COLUMN, "minItems": 1, "maxItems": 1000, "uniqueItems": True,
-                    "description": "column names, in order"},
+        "columns": {
+            "type": "array",
+            "items": _COLUMN,
+            "minItems": 1,
+            "maxItems": 1000,
+            "uniqueItems": True,
+            "description": "column names, in order",
+        },
         "header": {"type": "boolean", "description": "take the column names from the first line"},
         "skip_malformed": {"type": "boolean", "description": "skip lines with the wrong number of columns"},
     },
@@ -38,8 +44,7 @@ TSV_OPTIONS = {
 CSV_OPTIONS = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"delimiter": {"type": "string", "minLength": 1, "maxLength": 1,
-                                 "description": "one character"}},
+    "properties": {"delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "description": "one character"}},
 }
 
 
@@ -70,8 +75,10 @@ class Tsv(DataFormat):
                     if len(row) != len(columns):
                         if skip:
                             continue
-                        raise DataError(f"{path}: line {reader.line_num} has {len(row)} column(s), expected "
-                                        f"{len(columns)} ({', '.join(columns)})")
+                        raise DataError(
+                            f"{path}: line {reader.line_num} has {len(row)} column(s), expected "
+                            f"{len(columns)} ({', '.join(columns)})"
+                        )
                     yield dict(zip(columns, row))
             except csv.Error as exc:
                 raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
@@ -90,8 +97,10 @@ class Csv(DataFormat):
             try:
                 for row in reader:
                     if None in row or any(value is None for value in row.values()):
-                        raise DataError(f"{path}: the record ending on line {reader.line_num} does not have the "
-                                        f"header's {len(reader.fieldnames or [])} columns")
+                        raise DataError(
+                            f"{path}: the record ending on line {reader.line_num} does not have the "
+                            f"header's {len(reader.fieldnames or [])} columns"
+                        )
                     yield row
             except csv.Error as exc:
                 raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
@@ -111,7 +120,9 @@ class JsonLines(DataFormat):
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {line_no} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+                    raise DataError(
+                        f"{path}: line {line_no} is not valid JSON ({exc.msg} at column {exc.colno})"
+                    ) from None
                 except RecursionError:
                     raise DataError(f"{path}: line {line_no} is JSON nested too deeply") from None
                 except ValueError as exc:  # e.g. an integer of more than 4300 digits

@@ -21,7 +21,9 @@ class HellaswagText(DataFormat):
         path = single_file(files, "hellaswag_text")
         lines = read_text(path).splitlines()
         if len(lines) % 6:
-            raise DataError(f"{path}: {len(lines)} lines is not a multiple of 6 (context, label, 4 endings per example)")
+            raise DataError(
+                f"{path}: {len(lines)} lines is not a multiple of 6 (context, label, 4 endings per example)"
+            )
         for start in range(0, len(lines), 6):
             label = lines[start + 1].strip()
             if label not in {"0", "1", "2", "3"}:

@@ -14,8 +14,16 @@ from plugins.formats.textio import NO_OPTIONS, read_text, single_file
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}")
+    kinds = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 class SquadJson(DataFormat):
@@ -44,7 +52,10 @@ class SquadJson(DataFormat):
                 raise DataError(f"{path}: {where} is {_kind(value)}; expected {what} (SQuAD-style JSON)")
 
         data = document.get("data") if isinstance(document, dict) else None
-        need(isinstance(data, list), "the top level 'data'", "a list of articles", data)
+        if not isinstance(data, list):
+            raise DataError(
+                f"{path}: the top level 'data' is {_kind(data)}; expected a list of articles (SQuAD-style JSON)"
+            )
         for a, article in enumerate(data):
             need(isinstance(article, dict), f"data[{a}]", "an object", article)
             paragraphs = article.get("paragraphs", [])
@@ -71,8 +82,12 @@ class SquadJson(DataFormat):
                         start = answer.get("answer_start")
                         if isinstance(start, str) and start.strip().lstrip("-").isdigit() and len(start) < 20:
                             start = int(start)
-                        need(isinstance(start, int) and not isinstance(start, bool), f"{where_a}.answer_start",
-                             "an integer", start)
+                        need(
+                            isinstance(start, int) and not isinstance(start, bool),
+                            f"{where_a}.answer_start",
+                            "an integer",
+                            start,
+                        )
                         texts.append(answer["text"])
                         starts.append(start)
                     title = article.get("title", "")

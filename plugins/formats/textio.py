@@ -35,8 +35,10 @@ def not_utf8(path: Path) -> DataError:
                     raw[skip:].decode("utf-8")
                 except UnicodeDecodeError as exc:
                     at = skip + exc.start
-                    return DataError(f"{path}: line {line_no} (byte offset {offset + at}): byte 0x{raw[at]:02x} is not "
-                                     "UTF-8; data files must be UTF-8 encoded")
+                    return DataError(
+                        f"{path}: line {line_no} (byte offset {offset + at}): byte 0x{raw[at]:02x} is not "
+                        "UTF-8; data files must be UTF-8 encoded"
+                    )
                 offset += len(raw)
     except OSError as exc:
         return _cannot_read(path, exc)
@@ -72,5 +74,7 @@ def single_file(files: dict[str, Path], format_name: str) -> Path:
     """The one file of a single-file format (role ``path``)."""
     if set(files) != {"path"}:
         shown = ", ".join(f"{role}={path}" for role, path in files.items())
-        raise DataError(f"format {format_name!r} reads one file per split (a path, or a list of paths); got roles: {shown}")
+        raise DataError(
+            f"format {format_name!r} reads one file per split (a path, or a list of paths); got roles: {shown}"
+        )
     return files["path"]

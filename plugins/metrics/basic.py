@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
 from harness import hookimpl
 from harness.interfaces import Entry, Metric
 
@@ -17,7 +16,9 @@ class Accuracy(Metric):
 
     higher_is_better = {"accuracy": True}
 
-    def compute(self, predictions: Sequence[int], references: Sequence[int], language: str | None = None) -> dict[str, float]:
+    def compute(
+        self, predictions: Sequence[int], references: Sequence[int], language: str | None = None
+    ) -> dict[str, float]:
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
         if not references:
@@ -35,9 +36,15 @@ class RetrievalAccuracy(Metric):
     against the other language's sentences); the reverse direction and their mean are reported too.
     """
 
-    higher_is_better = {"retrieval_accuracy": True, "retrieval_accuracy_xx_to_en": True, "retrieval_accuracy_both": True}
+    higher_is_better = {
+        "retrieval_accuracy": True,
+        "retrieval_accuracy_xx_to_en": True,
+        "retrieval_accuracy_both": True,
+    }
 
-    def compute(self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None) -> dict[str, float]:
+    def compute(
+        self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None
+    ) -> dict[str, float]:
         def acc(found: Sequence[int]) -> float:
             if len(found) != len(references):
                 raise ValueError(f"{len(found)} predictions for {len(references)} references")
@@ -54,19 +61,32 @@ class RetrievalAccuracy(Metric):
 class BuccF1(Metric):
     """Precision, recall and F1 of mined pairs against the gold pairs (BUCC 2018 / XTREME)."""
 
-    higher_is_better = {"bucc_f1": True, "bucc_precision": True, "bucc_recall": True, "threshold": None,
-                        "threshold_tuned_on_eval": None, "n": None}
+    higher_is_better = {
+        "bucc_f1": True,
+        "bucc_precision": True,
+        "bucc_recall": True,
+        "threshold": None,
+        "threshold_tuned_on_eval": None,
+        "n": None,
+    }
 
-    def compute(self, predictions: dict, references: Sequence[Sequence[str]], language: str | None = None) -> dict[str, float]:
+    def compute(
+        self, predictions: dict, references: Sequence[Sequence[str]], language: str | None = None
+    ) -> dict[str, float]:
         gold = {tuple(pair) for pair in references}
         mined = {tuple(pair) for pair in predictions["pairs"]}
         correct = len(gold & mined)
         precision = correct / len(mined) if mined else 0.0
         recall = correct / len(gold) if gold else 0.0
         f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
-        return {"bucc_f1": 100 * f1, "bucc_precision": 100 * precision, "bucc_recall": 100 * recall,
-                "threshold": float(predictions["threshold"]),
-                "threshold_tuned_on_eval": float(predictions["threshold_tuned_on_eval"]), "n": len(gold)}
+        return {
+            "bucc_f1": 100 * f1,
+            "bucc_precision": 100 * precision,
+            "bucc_recall": 100 * recall,
+            "threshold": float(predictions["threshold"]),
+            "threshold_tuned_on_eval": float(predictions["threshold_tuned_on_eval"]),
+            "n": len(gold),
+        }
 
 
 @hookimpl
@@ -76,5 +96,3 @@ def stilts_metrics() -> list[Entry]:
         Entry("retrieval_accuracy", RetrievalAccuracy, "top-1 nearest-neighbour accuracy (XTREME Tatoeba)"),
         Entry("bucc_f1", BuccF1, "precision/recall/F1 of mined bitext pairs (BUCC 2018)"),
     ]
-
-

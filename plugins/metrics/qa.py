@@ -41,7 +41,9 @@ CJK = re.compile(r"[\u4e00-\u9fa5]")
 @cache
 def unicode_punctuation() -> frozenset[str]:
     """Every Unicode character of a punctuation category, plus ASCII punctuation (MLQA)."""
-    return frozenset(chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")) | SQUAD_PUNCT
+    return (
+        frozenset(chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")) | SQUAD_PUNCT
+    )
 
 
 def squad_normalize(text: str) -> str:
@@ -52,7 +54,9 @@ def squad_normalize(text: str) -> str:
 
 def mlqa_tokens(text: str, lang: str) -> list[str]:
     if lang not in MLQA_ARTICLES:
-        raise ValueError(f"the MLQA scorer defines no normalisation for language {lang!r} (it knows {sorted(MLQA_ARTICLES)})")
+        raise ValueError(
+            f"the MLQA scorer defines no normalisation for language {lang!r} (it knows {sorted(MLQA_ARTICLES)})"
+        )
     punct = unicode_punctuation()
     text = "".join(ch for ch in text.lower() if ch not in punct)
     if MLQA_ARTICLES[lang]:
@@ -78,8 +82,12 @@ def token_f1(pred: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def best_over_golds(predictions: dict[str, str], references: Sequence[dict],
-                    em: Callable[[str, str], float], f1: Callable[[str, str], float]) -> tuple[float, float]:
+def best_over_golds(
+    predictions: dict[str, str],
+    references: Sequence[dict],
+    em: Callable[[str, str], float],
+    f1: Callable[[str, str], float],
+) -> tuple[float, float]:
     if not references:
         raise ValueError("no references to score")
     total_em = total_f1 = 0.0
@@ -97,9 +105,11 @@ class SquadV1(Metric):
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         em, f1 = best_over_golds(
-            predictions, references,
+            predictions,
+            references,
             lambda p, g: float(squad_normalize(p) == squad_normalize(g)),
-            lambda p, g: token_f1(squad_normalize(p).split(), squad_normalize(g).split()))
+            lambda p, g: token_f1(squad_normalize(p).split(), squad_normalize(g).split()),
+        )
         return {"squad_f1": f1, "squad_em": em}
 
 
@@ -111,8 +121,16 @@ def v2_f1(pred: str, gold: str) -> float:
 
 
 class SquadV2(Metric):
-    higher_is_better = {"squad_v2_f1": True, "squad_v2_em": True, "has_ans_f1": True, "has_ans_em": True,
-                        "has_ans_n": None, "no_ans_f1": True, "no_ans_em": True, "no_ans_n": None}
+    higher_is_better = {
+        "squad_v2_f1": True,
+        "squad_v2_em": True,
+        "has_ans_f1": True,
+        "has_ans_em": True,
+        "has_ans_n": None,
+        "no_ans_f1": True,
+        "no_ans_em": True,
+        "no_ans_n": None,
+    }
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         def golds(ref: dict) -> list[str]:
@@ -122,8 +140,10 @@ class SquadV2(Metric):
         em_fn = lambda p, g: float(squad_normalize(p) == squad_normalize(g))  # noqa: E731
         em, f1 = best_over_golds(predictions, refs, em_fn, v2_f1)
         scores = {"squad_v2_f1": f1, "squad_v2_em": em}
-        for name, subset in (("has_ans", [r for r in refs if r["answers"] != [""]]),
-                             ("no_ans", [r for r in refs if r["answers"] == [""]])):
+        for name, subset in (
+            ("has_ans", [r for r in refs if r["answers"] != [""]]),
+            ("no_ans", [r for r in refs if r["answers"] == [""]]),
+        ):
             if subset:
                 sub_em, sub_f1 = best_over_golds(predictions, subset, em_fn, v2_f1)
                 scores |= {f"{name}_f1": sub_f1, f"{name}_em": sub_em, f"{name}_n": float(len(subset))}
@@ -137,9 +157,11 @@ class Mlqa(Metric):
         if language is None:
             raise ValueError("the MLQA scorer needs the answer language")
         em, f1 = best_over_golds(
-            predictions, references,
+            predictions,
+            references,
             lambda p, g: float(mlqa_tokens(p, language) == mlqa_tokens(g, language)),
-            lambda p, g: token_f1(mlqa_tokens(p, language), mlqa_tokens(g, language)))
+            lambda p, g: token_f1(mlqa_tokens(p, language), mlqa_tokens(g, language)),
+        )
         return {"mlqa_f1": f1, "mlqa_em": em}
 
 

@@ -14,7 +14,9 @@ from harness import hookimpl
 from harness.interfaces import Entry, Metric
 
 
-def scored_pairs(predictions: Sequence[Sequence[str | None]], references: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[str]], int]:
+def scored_pairs(
+    predictions: Sequence[Sequence[str | None]], references: Sequence[Sequence[str]]
+) -> tuple[list[list[str]], list[list[str]], int]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predicted sentences for {len(references)} references")
     gold, pred, unscored = [], [], 0

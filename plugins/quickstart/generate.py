@@ -66,7 +66,9 @@ def sentence(lang: str, s: int, v: int, p: int, t: int, fronted: bool = False) -
     subj, place, time = SUBJECTS[s][i], PLACES[p][i], TIMES[t][i]
     finite, obj = (VERBS[v][0][0], VERBS[v][0][2]) if lang == "en" else VERBS[v][i]
     if lang == "de":
-        return cap(f"{time} {finite} {subj} {obj} {place}.") if fronted else cap(f"{subj} {finite} {time} {obj} {place}.")
+        return (
+            cap(f"{time} {finite} {subj} {obj} {place}.") if fronted else cap(f"{subj} {finite} {time} {obj} {place}.")
+        )
     if fronted:
         return cap(f"{time}, {subj} {finite} {obj} {place}.")
     return cap(f"{subj} {finite} {obj} {place} {time}.")
@@ -89,16 +91,30 @@ def nli_pairs(rng: random.Random, items: list[tuple[int, int, int, int]]) -> lis
         premise = sentence("en", s, v, p, t, fronted=rng.random() < 0.3)
         label = ("entailment", "neutral", "contradiction")[k % 3]
         if label == "entailment":
-            hypothesis = rng.choice([f"{cap(en_subj)} {finite} {obj}.", f"{cap(en_subj)} {finite} {obj} {place}.",
-                                     f"Someone {finite} {obj} {time}."])
+            hypothesis = rng.choice(
+                [
+                    f"{cap(en_subj)} {finite} {obj}.",
+                    f"{cap(en_subj)} {finite} {obj} {place}.",
+                    f"Someone {finite} {obj} {time}.",
+                ]
+            )
         elif label == "contradiction":
-            hypothesis = rng.choice([f"{cap(en_subj)} does not {base} {obj}.", f"{cap(en_subj)} never {finite} {obj}.",
-                                     f"Nobody {finite} {obj} {place}."])
+            hypothesis = rng.choice(
+                [
+                    f"{cap(en_subj)} does not {base} {obj}.",
+                    f"{cap(en_subj)} never {finite} {obj}.",
+                    f"Nobody {finite} {obj} {place}.",
+                ]
+            )
         else:
             premise = cap(f"{en_subj} {finite} {obj} {place}.")
-            hypothesis = rng.choice([f"{cap(en_subj)} {finite} {obj} {place} {time}.",
-                                     f"{cap(SUBJECTS[other(rng, len(SUBJECTS), s)][0])} {finite} {obj} {place}.",
-                                     f"{cap(en_subj)} also {finite} {VERBS[other(rng, len(VERBS), v)][0][2]}."])
+            hypothesis = rng.choice(
+                [
+                    f"{cap(en_subj)} {finite} {obj} {place} {time}.",
+                    f"{cap(SUBJECTS[other(rng, len(SUBJECTS), s)][0])} {finite} {obj} {place}.",
+                    f"{cap(en_subj)} also {finite} {VERBS[other(rng, len(VERBS), v)][0][2]}.",
+                ]
+            )
         rows.append((premise, hypothesis, label))
     return rows
 

@@ -25,7 +25,10 @@ OPTIONS_SCHEMA = {
     "properties": {
         **RETRIEVAL_OPTIONS["properties"],
         "neighborhood": {"type": "integer", "minimum": 1, "description": "k of the k-NN margin (4)"},
-        "threshold_from": {"enum": ["tune", "eval"], "description": "tune: the tune split's gold (XTREME); eval: the reported split (jiant, optimistic)"},
+        "threshold_from": {
+            "enum": ["tune", "eval"],
+            "description": "tune: the tune split's gold (XTREME); eval: the reported split (jiant, optimistic)",
+        },
     },
 }
 
@@ -51,8 +54,12 @@ def mine(x: Any, y: Any, k: int) -> list[tuple[int, int, float]]:
     bwd_scores = bwd_sim / ((bwd_mean[:, None] + fwd_mean[bwd_idx]) / 2)
     fwd_best = fwd_idx.gather(1, fwd_scores.argmax(dim=1, keepdim=True)).squeeze(1)
     bwd_best = bwd_idx.gather(1, bwd_scores.argmax(dim=1, keepdim=True)).squeeze(1)
-    proposals = [(float(s), i, int(j)) for i, (s, j) in enumerate(zip(fwd_scores.max(dim=1).values.tolist(), fwd_best.tolist()))]
-    proposals += [(float(s), int(i), j) for j, (s, i) in enumerate(zip(bwd_scores.max(dim=1).values.tolist(), bwd_best.tolist()))]
+    proposals = [
+        (float(s), i, int(j)) for i, (s, j) in enumerate(zip(fwd_scores.max(dim=1).values.tolist(), fwd_best.tolist()))
+    ]
+    proposals += [
+        (float(s), int(i), j) for j, (s, i) in enumerate(zip(bwd_scores.max(dim=1).values.tolist(), bwd_best.tolist()))
+    ]
     order = sorted(range(len(proposals)), key=lambda n: -proposals[n][0])  # stable, like a stable argsort
     seen_x, seen_y, pairs = set(), set(), []
     for n in order:
@@ -79,10 +86,10 @@ def unique_ids(rows: Sequence[Sequence[str]]) -> tuple[list[str], dict[str, str]
 def best_threshold(candidates: dict[tuple[str, str], float], gold: set[tuple[str, str]]) -> float:
     """The score threshold with the best F1 on ``gold``: the midpoint below the best prefix."""
     items = sorted(candidates.items(), key=lambda item: -item[1])
-    extracted = correct = 0
+    correct = 0
     best_f1, threshold = 0.0, 0.0
     for n, (pair, score) in enumerate(items):
-        extracted += 1
+        extracted = n + 1
         correct += pair in gold
         if correct:
             precision, recall = correct / extracted, correct / len(gold)
@@ -107,8 +114,11 @@ class BitextMining(TaskType):
         y_sents, y_ids = unique_ids(record["target"])
         if not x_sents or not y_sents:
             raise DataError(f"task {task.name!r}: a BUCC corpus side is empty")
-        pairs = mine(model.embed(x_sents, settings), model.embed(y_sents, settings),
-                     int(task.task_options.get("neighborhood", 4)))
+        pairs = mine(
+            model.embed(x_sents, settings),
+            model.embed(y_sents, settings),
+            int(task.task_options.get("neighborhood", 4)),
+        )
         out: dict[tuple[str, str], float] = {}
         for i, j, score in pairs:
             if x_sents[i] in x_ids and y_sents[j] in y_ids:
@@ -116,8 +126,9 @@ class BitextMining(TaskType):
                 out[key] = max(score, out.get(key, score))
         return out
 
-    def predict(self, task: Any, model: Any, records: Sequence[dict], settings: RunSettings,
-                tune: Sequence[dict] | None = None) -> dict[str, Any]:
+    def predict(
+        self, task: Any, model: Any, records: Sequence[dict], settings: RunSettings, tune: Sequence[dict] | None = None
+    ) -> dict[str, Any]:
         if len(records) != 1:
             raise DataError(f"task {task.name!r}: expected one corpus per language, got {len(records)} records")
         found = self.candidates(task, model, records[0], settings)
@@ -128,8 +139,11 @@ class BitextMining(TaskType):
             tune_found = found if list(tune) == list(records) else self.candidates(task, model, tune[0], settings)
             threshold = best_threshold(tune_found, {tuple(p) for p in tune[0]["gold"]})
         tuned_on_eval = from_eval or list(tune or []) == list(records)
-        return {"pairs": sorted([list(pair) for pair, score in found.items() if score >= threshold]),
-                "threshold": threshold, "threshold_tuned_on_eval": tuned_on_eval}
+        return {
+            "pairs": sorted([list(pair) for pair, score in found.items() if score >= threshold]),
+            "threshold": threshold,
+            "threshold_tuned_on_eval": tuned_on_eval,
+        }
 
     def references(self, task: Any, records: Sequence[dict]) -> list[list[str]]:
         return [list(pair) for pair in records[0]["gold"]]

@@ -18,7 +18,12 @@ OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "mlm_probability": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "share of tokens masked (0.15)"},
+        "mlm_probability": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "description": "share of tokens masked (0.15)",
+        },
         "eval_seed": {"type": "integer", "description": "seed of the evaluation masking (0)"},
     },
 }
@@ -41,8 +46,10 @@ class MaskedLM(TaskType):
         return DataCollatorForLanguageModeling(tokenizer, mlm_probability=self._probability(task))
 
     def encode(self, task: Any, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
-        encoded = tokenizer([r["text"] for r in records], truncation=True, max_length=max_length, return_special_tokens_mask=True)
-        return [{k: encoded[k][i] for k in encoded.keys()} for i in range(len(records))]
+        encoded = tokenizer(
+            [r["text"] for r in records], truncation=True, max_length=max_length, return_special_tokens_mask=True
+        )
+        return [{k: encoded[k][i] for k in encoded} for i in range(len(records))]
 
     def predict(self, task: Any, model: Any, records: Sequence[dict], settings: RunSettings) -> dict[str, float]:
         import torch
@@ -57,8 +64,11 @@ class MaskedLM(TaskType):
             with torch.random.fork_rng():  # leaves the global RNG as it was
                 torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
                 batch = collator([dict(feature)])
-            masked[index] = {"input_ids": batch["input_ids"][0].tolist(), "attention_mask": feature["attention_mask"],
-                             "labels": batch["labels"][0].tolist()}
+            masked[index] = {
+                "input_ids": batch["input_ids"][0].tolist(),
+                "attention_mask": feature["attention_mask"],
+                "labels": batch["labels"][0].tolist(),
+            }
         totals = {"loss_sum": 0.0, "masked": 0, "correct": 0}
         inputs = [{k: v for k, v in masked[i].items() if k != "labels"} for i in range(len(features))]
         for indices, outputs, _batch in batched_forward(model.model, model.tokenizer, inputs, settings):
@@ -90,8 +100,11 @@ class MaskedLMScores(Metric):
         masked = predictions["masked"]
         if not masked:
             raise ValueError("no token was masked: the evaluation texts are empty or too short")
-        return {"mlm_accuracy": 100.0 * predictions["correct"] / masked,
-                "perplexity": math.exp(predictions["loss_sum"] / masked), "masked_tokens": masked}
+        return {
+            "mlm_accuracy": 100.0 * predictions["correct"] / masked,
+            "perplexity": math.exp(predictions["loss_sum"] / masked),
+            "masked_tokens": masked,
+        }
 
 
 @hookimpl

@@ -34,17 +34,21 @@ class MultipleChoice(TaskType):
         for index, record in enumerate(records):
             choices = [str(c) for c in record["choices"]]
             if len(choices) < 2:
-                raise DataError(f"task {task.name!r}, record {index}: {len(choices)} choice(s); multiple choice needs 2 or more")
+                raise DataError(
+                    f"task {task.name!r}, record {index}: {len(choices)} choice(s); multiple choice needs 2 or more"
+                )
             first = " ".join(part for part in (str(record["context"]).strip(), str(record["question"]).strip()) if part)
             encoded = tokenizer([first] * len(choices), choices, truncation=True, max_length=max_length)
-            features.append({k: encoded[k] for k in encoded.keys()})
+            features.append({k: encoded[k] for k in encoded})
         return features
 
     def encode(self, task: Any, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
         features = self._encode(task, records, tokenizer, max_length)
         for index, (feature, record) in enumerate(zip(features, records)):
             if not 0 <= record["label"] < len(feature["input_ids"]):
-                raise DataError(f"task {task.name!r}, record {index}: label {record['label']} but {len(feature['input_ids'])} choices")
+                raise DataError(
+                    f"task {task.name!r}, record {index}: label {record['label']} but {len(feature['input_ids'])} choices"
+                )
             feature["labels"] = record["label"]
         return features
 
@@ -60,7 +64,9 @@ class MultipleChoice(TaskType):
             return batch
 
         predictions = [0] * len(features)
-        for indices, outputs, _batch in batched_forward(model.model, model.tokenizer, features, settings, collate=collate):
+        for indices, outputs, _batch in batched_forward(
+            model.model, model.tokenizer, features, settings, collate=collate
+        ):
             for index, best in zip(indices, outputs.logits.argmax(dim=-1).tolist()):
                 predictions[index] = best
         return predictions

@@ -23,14 +23,25 @@ OPTIONS_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "doc_stride": {"type": "integer", "minimum": 1, "description": "token overlap between windows (128)"},
-        "max_query_length": {"type": "integer", "minimum": 1, "description": "question tokens kept (64, at most a quarter of the window)"},
+        "max_query_length": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "question tokens kept (64, at most a quarter of the window)",
+        },
         "max_answer_length": {"type": "integer", "minimum": 1, "description": "longest answer in tokens (30)"},
         "n_best": {"type": "integer", "minimum": 1, "description": "start/end candidates per window (20)"},
         "allow_no_answer": {"type": "boolean", "description": "SQuAD v2.0: the empty answer can win (false)"},
         "null_score_diff_threshold": {"type": "number"},
     },
 }
-DEFAULTS = {"doc_stride": 128, "max_query_length": 64, "max_answer_length": 30, "n_best": 20, "allow_no_answer": False, "null_score_diff_threshold": 0.0}
+DEFAULTS = {
+    "doc_stride": 128,
+    "max_query_length": 64,
+    "max_answer_length": 30,
+    "n_best": 20,
+    "allow_no_answer": False,
+    "null_score_diff_threshold": 0.0,
+}
 
 
 def cap_question(tokenizer: Any, question: str, max_tokens: int) -> str:
@@ -77,7 +88,7 @@ class ExtractiveQA(TaskType):
     def encode(self, task: Any, records: Sequence[dict], tokenizer: Any, max_length: int) -> list[dict]:
         opts = self.options(task)
         encoded, context_id = windows(tokenizer, records, max_length, opts["doc_stride"], opts["max_query_length"])
-        model_keys = [k for k in encoded.keys() if k not in ("offset_mapping", "overflow_to_sample_mapping")]
+        model_keys = [k for k in encoded if k not in ("offset_mapping", "overflow_to_sample_mapping")]
         features = []
         for i, offsets in enumerate(encoded["offset_mapping"]):
             index = encoded["overflow_to_sample_mapping"][i]
@@ -92,7 +103,8 @@ class ExtractiveQA(TaskType):
                 if record["context"][start : start + len(text)] != text:
                     raise DataError(
                         f"task {task.name!r}, record {index} (id {record['id']}): answer {text!r} does not occur "
-                        f"in the context at character {start}")
+                        f"in the context at character {start}"
+                    )
                 end = start + len(text)
                 context_tokens = [t for t, s in enumerate(sequence_ids) if s == context_id]
                 first, last = context_tokens[0], context_tokens[-1]
@@ -109,8 +121,10 @@ class ExtractiveQA(TaskType):
         from harness.inference import batched_forward
 
         opts = self.options(task)
-        encoded, context_id = windows(model.tokenizer, records, settings.max_length, opts["doc_stride"], opts["max_query_length"])
-        model_keys = [k for k in encoded.keys() if k not in ("offset_mapping", "overflow_to_sample_mapping")]
+        encoded, context_id = windows(
+            model.tokenizer, records, settings.max_length, opts["doc_stride"], opts["max_query_length"]
+        )
+        model_keys = [k for k in encoded if k not in ("offset_mapping", "overflow_to_sample_mapping")]
         features = [{k: encoded[k][i] for k in model_keys} for i in range(len(encoded["input_ids"]))]
         starts: list[Any] = [None] * len(features)
         ends: list[Any] = [None] * len(features)

@@ -17,8 +17,11 @@ OPTIONS_SCHEMA = {
             "description": "Hidden layer to pool: N = output of transformer layer N (0 = embeddings); "
             "middle = ceil(7/12 of the layers), i.e. 14 of 24 as in the study, 7 of 12.",
         },
-        "pooling": {"enum": ["mean", "cls", "model"], "description": "mean over tokens (XTREME), the first token, "
-                    "or the model's own sentence-transformers pooling"},
+        "pooling": {
+            "enum": ["mean", "cls", "model"],
+            "description": "mean over tokens (XTREME), the first token, "
+            "or the model's own sentence-transformers pooling",
+        },
         "max_length": {"type": "integer", "minimum": 8},
         "batch_size": {"type": "integer", "minimum": 1},
     },

@@ -16,7 +16,9 @@ from harness.errors import DataError
 from harness.interfaces import Entry, Head, RunSettings, TaskType
 
 
-def encode_words(tokenizer: Any, sentences: Sequence[Sequence[str]], max_length: int) -> tuple[list[dict], list[list[int | None]]]:
+def encode_words(
+    tokenizer: Any, sentences: Sequence[Sequence[str]], max_length: int
+) -> tuple[list[dict], list[list[int | None]]]:
     """Tokenise pre-split sentences; returns features and each feature's word ids."""
     sentences = [list(words) for words in sentences]
     encoded = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)

@@ -24,7 +24,7 @@ class Seq2SeqTranslation(TranslationProvider):
 
     def _model_id(self, options: dict[str, Any], source: str, target: str) -> str:
         if "model" not in options:
-            raise ValueError("translate.options.model is required (e.g. \"Helsinki-NLP/opus-mt-{source}-{target}\")")
+            raise ValueError('translate.options.model is required (e.g. "Helsinki-NLP/opus-mt-{source}-{target}")')
         return str(options["model"]).replace("{source}", source).replace("{target}", target)
 
     def _load(self, model_id: str, options: dict[str, Any]) -> tuple[Any, Any]:
@@ -46,15 +46,23 @@ class Seq2SeqTranslation(TranslationProvider):
         tokenizer, model = self._load(self._model_id(options, source, target), options)
         if "src_lang" in options:
             tokenizer.src_lang = options["src_lang"]
-        generate: dict[str, Any] = {"num_beams": int(options.get("num_beams", 4)),
-                                    "max_length": int(options.get("max_length", 512))}
+        generate: dict[str, Any] = {
+            "num_beams": int(options.get("num_beams", 4)),
+            "max_length": int(options.get("max_length", 512)),
+        }
         if "forced_bos_token" in options:
             generate["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids(options["forced_bos_token"])
         size = int(options.get("batch_size", 16))
         out: list[str] = []
         for start in range(0, len(texts), size):
-            batch = tokenizer(list(texts[start:start + size]), return_tensors="pt", padding=True, truncation=True,
-                              max_length=int(options.get("max_length", 512)), return_token_type_ids=False).to(model.device)
+            batch = tokenizer(
+                list(texts[start : start + size]),
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=int(options.get("max_length", 512)),
+                return_token_type_ids=False,
+            ).to(model.device)
             with torch.inference_mode():
                 tokens = model.generate(**batch, **generate)
             out += tokenizer.batch_decode(tokens, skip_special_tokens=True)
@@ -66,4 +74,10 @@ class Seq2SeqTranslation(TranslationProvider):
 
 @hookimpl
 def stilts_translation_providers() -> list[Entry]:
-    return [Entry("seq2seq", Seq2SeqTranslation, "transformers sequence-to-sequence model (Marian, NLLB, M2M100), hub or folder")]
+    return [
+        Entry(
+            "seq2seq",
+            Seq2SeqTranslation,
+            "transformers sequence-to-sequence model (Marian, NLLB, M2M100), hub or folder",
+        )
+    ]

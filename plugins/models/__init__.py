@@ -1,0 +1,1 @@
+"""Model sources that stilts can turn into local Hugging Face transformers folders."""
