@@ -14,39 +14,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from harness.atomic import write_json_atomic
 
 log = logging.getLogger("stilts.checkpoints")
 
 COMPLETE_MARKER = "stilts-complete.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
-
-
-def write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write ``path`` through ``write(handle)`` into a temp file beside it, then rename it into
-    place: a reader sees the old file or the complete new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_file(path: Path, data: Any) -> None:
-    """``data`` as JSON at ``path``, atomically."""
-    write_atomic(path, lambda handle: handle.write(json.dumps(data, allow_nan=False)), mode="w")
 
 
 def checkpoint_step(folder: Path) -> int | None:
@@ -65,7 +42,7 @@ def _files(folder: Path) -> dict[str, int]:
 
 def mark_complete(folder: Path) -> None:
     """Record that Trainer finished writing ``folder`` (every file and its size)."""
-    write_json_file(folder / COMPLETE_MARKER, {"step": checkpoint_step(folder), "files": _files(folder)})
+    write_json_atomic(folder / COMPLETE_MARKER, {"step": checkpoint_step(folder), "files": _files(folder)})
 
 
 def is_complete(folder: Path) -> bool:

@@ -16,14 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoints import (
-    checkpoint_step,
-    keep_only,
-    last_complete_checkpoint,
-    mark_complete,
-    write_atomic,
-    write_json_file,
-)
+from harness.atomic import write_atomic, write_json_atomic
+from harness.checkpoints import checkpoint_step, keep_only, last_complete_checkpoint, mark_complete
 from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType, score_direction
 from harness.stages import CHECKPOINTS
 from harness.tasks import TaskSpec
@@ -309,7 +303,7 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
             weights = self.model().state_dict()
             write_atomic(self.best_file(epoch), lambda handle: torch.save(weights, handle))
         self.report.best_epoch = self._best_epoch()
-        write_json_file(self.state_file, {"steps": self.steps, "dev_scores": self.report.dev_scores})
+        write_json_atomic(self.state_file, {"steps": self.steps, "dev_scores": self.report.dev_scores})
         self.model().train()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

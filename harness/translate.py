@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_json_atomic
 from harness.errors import DataError
 from harness.interfaces import TaskType, TranslationProvider
-from harness.results import write_json_atomic
 from harness.tasks import TaskSpec, content_hash
 
 log = logging.getLogger("stilts.translate")

@@ -14,6 +14,29 @@ def write_json(path: Path, data: object) -> Path:
     return path
 
 
+def pair_spec(name: str = "my-task", files: dict[str, str] | None = None, **changes: object) -> dict:
+    """A valid pair-classification task spec (en train, en/de eval) with a local TSV source
+    reading ``files`` (default ``train.tsv`` and ``test-{lang}.tsv``); ``changes`` replace keys."""
+    data: dict = {
+        "name": name,
+        "version": "1",
+        "task_type": "pair_classification",
+        "role": "target",
+        "languages": {"train": "en", "eval": ["en", "de"]},
+        "labels": ["no", "yes"],
+        "metrics": ["accuracy"],
+        "sources": {
+            "local": {
+                "format": "tsv",
+                "options": {"columns": ["text_a", "text_b", "label"]},
+                "files": files or {"train": "train.tsv", "eval": "test-{lang}.tsv"},
+            }
+        },
+    }
+    data.update(changes)
+    return data
+
+
 class SpecFolder:
     """An in-process plugin contributing one folder of task specs."""
 

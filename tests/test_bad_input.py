@@ -18,36 +18,21 @@ from pathlib import Path
 import pytest
 
 import harness.specs
+from harness.atomic import write_json_atomic
 from harness.data import DataResolver
 from harness.errors import DataError, SpecError
 from harness.experiment import load_experiment
-from harness.results import write_json_atomic
 from harness.specs import MAX_JSON_DEPTH, load_validated, read_json, validate_data
 from plugins.formats.bucc import BuccCorpus
 from plugins.formats.conll import ConllTags, Conllu
 from plugins.formats.files import AlignedLines, Csv, JsonLines, TextLines, Tsv
 from plugins.formats.hellaswag import HellaswagText
 from plugins.formats.squad import SquadJson
-from tests.helpers import write_json
+from tests.helpers import pair_spec, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
-SPEC = {
-    "name": "my-task",
-    "version": "1",
-    "task_type": "pair_classification",
-    "role": "target",
-    "languages": {"train": "en", "eval": ["en", "de"]},
-    "labels": ["no", "yes"],
-    "metrics": ["accuracy"],
-    "sources": {
-        "local": {
-            "format": "tsv",
-            "options": {"columns": ["text_a", "text_b", "label"]},
-            "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"},
-        }
-    },
-}
+SPEC = pair_spec()
 
 EXPERIMENT = {
     "name": "exp",

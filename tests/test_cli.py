@@ -14,31 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.helpers import write_json
+from tests.helpers import pair_spec, write_json
 
 MARKUP = "[bold]odd[/]"  # a folder name rich would read as markup (and crash on the closing tag)
 
 
 def spec(name: str, **changes: object) -> dict:
     """A valid pair-classification task spec with a local TSV source."""
-    data = {
-        "name": name,
-        "version": "1",
-        "task_type": "pair_classification",
-        "role": "target",
-        "languages": {"train": "en", "eval": ["en", "de"]},
-        "labels": ["no", "yes"],
-        "metrics": ["accuracy"],
-        "sources": {
-            "local": {
-                "format": "tsv",
-                "options": {"columns": ["text_a", "text_b", "label"]},
-                "files": {"train": "train-{lang}.tsv", "eval": "test-{lang}.tsv"},
-            }
-        },
-    }
-    data.update(changes)
-    return data
+    return pair_spec(name, {"train": "train-{lang}.tsv", "eval": "test-{lang}.tsv"}, **changes)
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):

@@ -48,7 +48,7 @@ def kill_points() -> list[tuple[Any, str, Callable[..., bool] | None]]:
     return [
         (Trainer, "training_step", None),
         (harness.train.DevSelection, "_select", None),
-        (harness.train, "write_json_file", None),  # the best weights are written, the history not yet
+        (harness.train, "write_json_atomic", None),  # the best weights are written, the history not yet
         (TrainerState, "save_to_json", None),  # torn checkpoint
         (harness.train, "mark_complete", None),  # checkpoint written, not yet marked complete
         (harness.train, "keep_only", None),  # marked, older checkpoints not yet deleted

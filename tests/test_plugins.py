@@ -15,7 +15,7 @@ import pytest
 from harness.errors import PluginError
 from harness.plugins import load_plugins
 from harness.registry import Catalog
-from tests.helpers import write_json
+from tests.helpers import pair_spec, write_json
 
 
 def install_dist(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
@@ -298,22 +298,7 @@ def test_third_party_package_task_is_run_by_stilts_run(tmp_path: Path, tiny_mode
         (data / f"{name}.tsv").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
     write_json(
         site / "acme_stilts" / "specs" / "acme-para.json",
-        {
-            "name": "acme-para",
-            "version": "1",
-            "task_type": "pair_classification",
-            "role": "target",
-            "languages": {"train": "en", "eval": ["en", "de"]},
-            "labels": ["no", "yes"],
-            "metrics": ["accuracy"],
-            "sources": {
-                "local": {
-                    "format": "tsv",
-                    "options": {"columns": ["text_a", "text_b", "label"]},
-                    "files": {"train": "../data/train-{lang}.tsv", "eval": "../data/test-{lang}.tsv"},
-                }
-            },
-        },
+        pair_spec("acme-para", {"train": "../data/train-{lang}.tsv", "eval": "../data/test-{lang}.tsv"}),
     )
     exp = write_json(
         tmp_path / "exp.json",

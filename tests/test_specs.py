@@ -10,24 +10,9 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.errors import SpecError, UnknownNameError
-from tests.helpers import write_json
+from tests.helpers import pair_spec, write_json
 
-GOOD = {
-    "name": "my-task",
-    "version": "1",
-    "task_type": "pair_classification",
-    "role": "target",
-    "languages": {"train": "en", "eval": ["en", "de"]},
-    "labels": ["no", "yes"],
-    "metrics": ["accuracy"],
-    "sources": {
-        "local": {
-            "format": "tsv",
-            "options": {"columns": ["text_a", "text_b", "label"]},
-            "files": {"train": "train.tsv", "eval": "test-{lang}.tsv"},
-        }
-    },
-}
+GOOD = pair_spec()
 
 
 def issues_of(catalog, tmp_path: Path, data: dict) -> list:

@@ -563,7 +563,7 @@ def bert_config(header: dict[str, Any], data: TokenizerData) -> dict[str, Any]:
         "eos_token_id": data.eos_id,
         "classifier_dropout": None,
         "use_cache": True,
-        "tokenizer_class": "XLMRobertaTokenizer",
+        "tokenizer_class": "PreTrainedTokenizerFast",
         "dtype": "float32",
         "transformers_version": transformers.__version__,
     }
@@ -577,7 +577,7 @@ def _tokenizer_config(data: TokenizerData, max_length: int) -> dict[str, Any]:
     if "<mask>" in data.pieces:
         decoder[str(data.pieces.index("<mask>"))] = _added("<mask>", lstrip=True)
     return {
-        "tokenizer_class": "XLMRobertaTokenizer",
+        "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": max_length,
         "model_input_names": ["input_ids", "attention_mask"],
         "padding_side": "right",
