@@ -57,63 +57,16 @@ def fuzz_settings(examples: int) -> settings:
     )
 
 
-# -- hypothesis-jsonschema on current hypothesis ------------------------------------------------
-# hypothesis-jsonschema 0.23.1 (the newest release) generates objects through hypothesis' private
-# ``cu.many(...).more()`` API, which hypothesis 6.1xx replaced by a context manager; every object
-# schema then fails with AttributeError. The shim below gives it the old API (the same draws as
-# hypothesis' old implementation, without its shrinking spans), only inside hypothesis-jsonschema
-# and only when the installed hypothesis lacks ``more()``. It also memoises the strategies that
-# hypothesis-jsonschema rebuilds on every draw, which makes generation about 5x faster.
+# -- hypothesis-jsonschema speed -----------------------------------------------------------------
+# hypothesis-jsonschema (pinned to 0.23.1 with hypothesis <= 6.170.0 in the test extra: later
+# hypothesis releases removed the private ``many.more()`` it draws objects with) rebuilds the same
+# strategies on every draw. Memoising them, for this module only, makes generation about 5x faster.
 @pytest.fixture(scope="module", autouse=True)
-def _hypothesis_jsonschema_compat():
-    import hypothesis.internal.conjecture.utils as cu
+def _memoised_hypothesis_jsonschema():
     import hypothesis_jsonschema._from_schema as from_schema_module
 
-    saved = {
-        name: getattr(from_schema_module, name)
-        for name in ("cu", "merged_as_strategies", "__from_schema", "make_validator")
-    }
-    if not hasattr(cu.many, "more"):
-
-        class OldMany:
-            def __init__(self, data: Any, min_size: int, max_size: float, average_size: float):
-                self.data, self.min_size, self.max_size = data, min_size, max_size
-                self.p_continue = cu._calc_p_continue(average_size - min_size, max_size - min_size)
-                self.count = self.rejections = 0
-                self.force_stop = False
-
-            def more(self) -> bool:
-                if self.min_size == self.max_size:
-                    go = self.count < self.min_size
-                else:
-                    forced = (
-                        False
-                        if self.force_stop
-                        else True
-                        if self.count < self.min_size
-                        else False
-                        if self.count >= self.max_size
-                        else None
-                    )
-                    go = self.data.draw_boolean(self.p_continue, forced=forced)
-                self.count += go
-                return go
-
-            def reject(self, why: str | None = None) -> None:
-                self.count -= 1
-                self.rejections += 1
-                if self.rejections > max(3, 2 * self.count):
-                    if self.count < self.min_size:
-                        self.data.mark_invalid(why)
-                    self.force_stop = True
-
-        class Utils:
-            many = OldMany
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(cu, name)
-
-        from_schema_module.cu = Utils()
+    names = [n for n in ("merged_as_strategies", "__from_schema", "make_validator") if hasattr(from_schema_module, n)]
+    saved = {name: getattr(from_schema_module, name) for name in names}
 
     def memo(fn: Any) -> Any:
         cache: dict = {}
@@ -130,7 +83,7 @@ def _hypothesis_jsonschema_compat():
 
         return wrapper
 
-    for name in ("merged_as_strategies", "__from_schema", "make_validator"):
+    for name in names:
         setattr(from_schema_module, name, memo(saved[name]))
     yield
     for name, value in saved.items():
