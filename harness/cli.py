@@ -290,6 +290,7 @@ def plugins(
         ("metric", catalog.metric_entries),
         ("data format", catalog.format_entries),
         ("translation provider", catalog.translator_entries),
+        ("model source", catalog.model_source_entries),
     )
     if as_json:
         print_json(

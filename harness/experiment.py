@@ -201,11 +201,21 @@ class Experiment:
         data["seeds"] = [cell.seed]
         return data
 
-    def model_ref(self) -> ModelRef:
-        """The model to start from: a package-shipped folder, a local folder, or a hub id."""
+    def model_ref(self, catalog: Catalog | None = None) -> ModelRef:
+        """The model to start from: a folder built by a model source (needs ``catalog``), a
+        package-shipped folder, a local folder, or a hub id."""
         model = self.model
         path = None
-        if "package" in model:
+        if "source" in model:
+            if catalog is None:
+                raise ValueError("a model with a 'source' needs the catalog to resolve it")
+            from harness.model_sources import materialized_folder
+
+            problem = catalog.model_source(model["source"]).missing(model)
+            if problem:
+                raise SpecError([SpecIssue(str(self.path), "/model/source", repr(model["source"]), problem)])
+            path = materialized_folder(catalog, model)
+        elif "package" in model:
             try:
                 path = package_model_folder(model["package"], model.get("folder"))
             except ModelPackageError as exc:
@@ -354,6 +364,17 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
         check(f"/sources/{name}", name, None)
         for kind, source in sources.items():
             issues.extend(catalog.source_issues(str(path), f"/sources/{name}", kind, source))
+    source = experiment.model.get("source")
+    if source and source not in catalog.model_source_entries:
+        err = UnknownNameError("model source", source, catalog.model_source_entries)
+        issues.append(
+            SpecIssue(
+                str(path),
+                "/model/source",
+                repr(source),
+                f"a registered model source{err.hint or ''} ({', '.join(err.known) or 'none installed'})",
+            )
+        )
     if "package" in experiment.model:
         try:
             experiment.model_ref()

@@ -86,6 +86,15 @@ def stilts_translation_providers() -> list[Entry]:
     ``translate.provider``. Outputs are cached by content hash, so a provider runs once per text."""
 
 
+@hookspec
+def stilts_model_sources() -> list[Entry]:
+    """Model sources: entries whose target is a :class:`harness.interfaces.ModelSource`
+    subclass, named by an experiment's ``"model": {"source": NAME, "id": ...}``. A source turns a
+    model reference into a local transformers folder (converting weights shipped in another
+    format, for example). stilts materialises the folder once into its cache, keyed by the
+    source's :meth:`~harness.interfaces.ModelSource.identity`, and reuses it from then on."""
+
+
 @hookspec(firstresult=True)
 def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
     """Name of the adapter that should load ``model`` (the experiment's ``model`` object), or

@@ -63,6 +63,7 @@ class Head:
 
     ``kind`` is one of ``sequence_classification``, ``multiple_choice``, ``question_answering``,
     ``token_classification``, ``masked_lm`` or ``encoder`` (no head: embeddings only).
+    ``dual_encoder``: one shared encoder for questions and answers, trained with in-batch negatives.
     """
 
     kind: str
@@ -228,6 +229,30 @@ class DataFormat(ABC):
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield one dict per record. ``files`` maps a role to a path; single-file formats use
         the role ``"path"``; multi-file formats (aligned lines) name their roles."""
+
+
+class ModelSource(ABC):
+    """Turns a model reference into a local transformers folder (``"model": {"source": NAME}``).
+
+    Implementations are stateless and constructed with no arguments. ``model`` is always the
+    experiment's ``model`` object (``id`` names the model within the source).
+    """
+
+    @abstractmethod
+    def identity(self, model: dict[str, Any]) -> dict[str, Any]:
+        """What determines the folder's content (e.g. the package version and the sha256 of the
+        file converted): the cache key of the materialised folder. Must not write anything."""
+
+    @abstractmethod
+    def missing(self, model: dict[str, Any]) -> str | None:
+        """Why the folder cannot be built on this machine (e.g. the package is not installed),
+        or None when it can. Checked by the offline preflight before anything runs."""
+
+    @abstractmethod
+    def materialize(self, model: dict[str, Any], out_dir: Path) -> None:
+        """Write the transformers folder (config, weights, tokenizer, a model card stating
+        provenance and licence) at ``out_dir``, which does not exist yet. stilts passes a
+        temporary path and renames it into its cache, so this method need not be atomic."""
 
 
 class TranslationProvider(ABC):

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,17 @@ class Pipeline:
         if self.offline:
             enable_offline_mode()  # --offline reaches every library, not only the preflight
         self._device = device
-        self.base_ref = experiment.model_ref()
         model = experiment.model
         adapter_name = model.get("adapter") or catalog.host.choose_adapter(model) or "hf"
         self.adapter_name = adapter_name
         self.adapter = catalog.adapter(adapter_name)
         self.skipped: dict[str, list[str]] = {}
         self.groups = GroupStages(self)
+
+    @cached_property
+    def base_ref(self) -> ModelRef:
+        """The model the experiment starts from (a model source builds its folder on first use)."""
+        return self.experiment.model_ref(self.catalog)
 
     @property
     def device(self) -> str:
@@ -86,7 +91,11 @@ class Pipeline:
         naming its file and line, not after hours of training.
         """
         problems: list[str] = []
-        if not self.base_ref.is_local and self.offline and not hub_model_cached(self.base_ref):
+        source = self.experiment.model.get("source")
+        missing_source = self.catalog.model_source(source).missing(self.experiment.model) if source else None
+        if missing_source:
+            problems.append(f"model source {source!r}: {missing_source}")
+        elif not self.base_ref.is_local and self.offline and not hub_model_cached(self.base_ref):
             problems.append(f"model {self.base_ref.id!r} is not a local folder and not in the hub cache")
         for need in experiment_needs(self.catalog, self.experiment):
             if need.optional and not self.resolver.plans(need.task, need.split, need.lang):

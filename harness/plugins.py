@@ -375,6 +375,9 @@ class PluginHost:
     def translation_providers(self) -> dict[str, Entry]:
         return self._collect_entries("stilts_translation_providers", "translation provider")
 
+    def model_sources(self) -> dict[str, Entry]:
+        return self._collect_entries("stilts_model_sources", "model source")
+
     def choose_adapter(self, model: dict[str, Any]) -> str | None:
         return self._first_result("stilts_choose_adapter", _check_adapter_name, model=model)
 

