@@ -13,15 +13,14 @@ import dataclasses
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
-from rich.errors import MarkupError
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from harness import __version__
 from harness.errors import PluginError, SpecError, StiltsError
@@ -76,17 +75,6 @@ def _warn_plugin(error: PluginError) -> None:
 def e(value: object) -> str:
     """``value`` as text that rich prints literally (no markup)."""
     return escape(str(value))
-
-
-def say(message: str) -> None:
-    """Print a progress message from the pipeline. Those messages carry markup of their own, so
-    they are not escaped here; one that is not valid markup (a path with ``[/]`` in it) is
-    printed as plain text instead of crashing."""
-    try:
-        text = Text.from_markup(str(message))
-    except MarkupError:
-        text = Text(str(message))
-    console.print(text)
 
 
 def say_plain(message: str) -> None:
@@ -158,6 +146,33 @@ def _main(
 
 
 # -- run ---------------------------------------------------------------------------------------
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also show the libraries' progress bars and warnings (transformers, datasets, Trainer); "
+        "stilts then prints plain lines.",
+    ),
+]
+PlainOption = Annotated[
+    bool,
+    typer.Option(
+        "--plain", help="Plain lines without control codes (the default when stdout is not a terminal: CI, Slurm)."
+    ),
+]
+
+
+def _output_console(quiet: bool, verbose: bool, plain: bool) -> Console:
+    """The console for a run's output (``--plain``: no colour or control codes)."""
+    from harness.console import plain_console
+
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other")
+    return plain_console(console) if plain else console
+
+
 @app.command()
 def run(
     experiment: Annotated[
@@ -173,41 +188,55 @@ def run(
         list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
     ] = None,
     target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    plain: PlainOption = False,
 ) -> None:
-    """Run every cell of an experiment; finished stages are reused, interrupted ones restart."""
+    """Run every cell of an experiment; finished stages are reused, interrupted ones restart.
+
+    On a terminal a live display shows the stages (done, cached, running, failed) and the running
+    stage's steps, loss and speed; otherwise one plain line per stage. A summary table follows."""
+    from harness.console import print_summary, run_console
     from harness.experiment import load_experiment
     from harness.pipeline import Pipeline
 
+    started = time.monotonic()
+    out = _output_console(quiet, verbose, plain)
     catalog = State.catalog()
     path = catalog.experiment_path(experiment)
     exp = load_experiment(path, catalog).restricted(intermediate, target)
     if experiment == QUICKSTART and site is None:
         site = Path("site")
-    console.print(f"experiment [bold]{e(exp.name)}[/] ({e(path)}): {len(exp.cells())} cell(s)")
-    pipeline = Pipeline(
-        catalog,
-        exp,
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        data_dir=data_dir,
-        offline=offline,
-        device=device,
-        say=say,
-    )
-    paths = pipeline.run()
-    console.print(f"[green]wrote {len(paths)} result(s)[/] to {e(results_dir / exp.name)}")
+    if not quiet:
+        out.print(f"experiment [bold]{e(exp.name)}[/] ({e(path)}): {len(exp.cells())} cell(s)")
+    with run_console(out, err_console, quiet=quiet, verbose=verbose, plain=plain) as reporter:
+        pipeline = Pipeline(
+            catalog,
+            exp,
+            runs_dir=runs_dir,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            offline=offline,
+            device=device,
+            reporter=reporter,
+        )
+        paths = pipeline.run()
+    index, site_error = None, None
     if site is not None:
         from harness.leaderboard import build_site
 
         try:
             index = build_site(results_dir, site)
         except StiltsError as exc:  # the results are safe; say so, then fail
-            err_console.print(
-                f"[red]error:[/] results are written to {e(results_dir / exp.name)}, "
-                f"but the leaderboard was not built: {e(exc)}"
-            )
-            raise typer.Exit(2) from None
-        console.print(f"leaderboard: [bold]{e(index.resolve())}[/] (open it in a browser)")
+            site_error = exc
+    if not quiet:
+        print_summary(out, paths, results_dir / exp.name, wall_s=time.monotonic() - started, site_index=index)
+    if site_error is not None:
+        err_console.print(
+            f"[red]error:[/] results are written to {e(results_dir / exp.name)}, "
+            f"but the leaderboard was not built: {e(site_error)}"
+        )
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -229,30 +258,36 @@ def rerun(
             "--trust-remote-code", help="Allow a model that needs trust_remote_code (runs code from the model's files)."
         ),
     ] = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    plain: PlainOption = False,
 ) -> None:
     """Run a result's cell again from its stored configuration and compare the scores.
 
     The result file is untrusted: its rerun section must describe exactly its own config, and a
     model that needs remote code runs only with --trust-remote-code."""
+    from harness.console import run_console
     from harness.rerun import describe, rerun_result
 
-    path, differences = rerun_result(
-        State.catalog(),
-        result,
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        data_dir=data_dir,
-        device=device,
-        tolerance=tolerance,
-        trust_remote_code=trust_remote_code,
-        say=say,
-    )
-    if differences:
-        console.print(f"[red]{len(differences)} score(s) differ[/] (new result: {e(path)}):")
+    out = _output_console(quiet, verbose, plain)
+    with run_console(out, err_console, quiet=quiet, verbose=verbose, plain=plain) as reporter:
+        path, differences = rerun_result(
+            State.catalog(),
+            result,
+            runs_dir=runs_dir,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            device=device,
+            tolerance=tolerance,
+            trust_remote_code=trust_remote_code,
+            reporter=reporter,
+        )
+    if differences:  # the verdict is printed even with --quiet: it is what the command is for
+        out.print(f"[red]{len(differences)} score(s) differ[/] (new result: {e(path)}):")
         for line in describe(differences):
-            console.print(f"  {e(line)}")
+            out.print(f"  {e(line)}")
         raise typer.Exit(1)
-    console.print(f"[green]reproduced[/]: every score equals the stored one (new result: {e(path)})")
+    out.print(f"[green]reproduced[/]: every score equals the stored one (new result: {e(path)})")
 
 
 @app.command()

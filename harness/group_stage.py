@@ -11,12 +11,11 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-
 from harness.data import fingerprint_of
 from harness.experiment import hashed_training
 from harness.interfaces import ModelHandle, ModelRef
 from harness.needs import mlm_text_source
+from harness.progress import reported_stage
 from harness.stages import StageKey, StageRecord, stage_log
 from harness.tasks import TaskSpec
 
@@ -110,15 +109,26 @@ class GroupStages:
             },
         )
         reused = True
+        reporter = self.pipeline.reporter
+        detail = (
+            f"multi-task: {', '.join(group['tasks'])}"
+            + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "")
+            + f", seed {seed}"
+        )
         with self.pipeline.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.pipeline.say(
-                    f"  training multi-task group [bold]{escape(group['name'])}[/] ({escape(', '.join(group['tasks']))}"
-                    + (f" + MLM in {len(mlm['languages'])} languages" if mlm else "")
-                    + f", seed {seed}) -> {escape(str(self.pipeline.store.path(key)))}"
-                )
-                with stage_log(work):
+                with (
+                    reported_stage(
+                        reporter,
+                        kind="intermediate",
+                        task=group["name"],
+                        hash=key.hash,
+                        detail=detail,
+                        log=work / "log.txt",
+                    ),
+                    stage_log(work),
+                ):
                     members, tokenizer = [], None
                     extra_provenance: list[dict[str, Any]] = []
                     for task in tasks:
@@ -166,6 +176,7 @@ class GroupStages:
                         group.get("steps_per_epoch"),
                         seed,
                         work,
+                        reporter=reporter,
                     )
                     self.pipeline.adapter.save(members[0].handle.model, tokenizer, work / "model", encoder_only=True)
                     provenance = [p.provenance() for pair in plans.values() for p in pair if p]
@@ -177,12 +188,12 @@ class GroupStages:
                         ),
                         encoding="utf-8",
                     )
-            else:
-                self.pipeline.say(f"  reusing multi-task stage for [bold]{escape(group['name'])}[/] ({key.hash})")
         folder = self.pipeline.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-        record = StageRecord(
-            "intermediate", key.hash, str(folder), self.pipeline.store.info(key)["wall_time_s"], reused
+        wall_s = self.pipeline.store.info(key)["wall_time_s"]
+        record = StageRecord("intermediate", key.hash, str(folder), wall_s, reused)
+        reporter.stage_finished(
+            kind="intermediate", task=group["name"], hash=key.hash, wall_s=wall_s, reused=reused, detail=detail
         )
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], config
 

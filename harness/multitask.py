@@ -187,8 +187,10 @@ def train_multitask(
     steps_per_epoch: int | None,
     seed: int,
     work_dir: Any,
+    reporter: Any = None,
 ) -> Any:
     """Train ``members`` jointly; the encoder ends up in ``members[0].handle.model``.
+    ``reporter`` (a :class:`harness.progress.RunReporter`) receives the steps, loss and throughput.
 
     Returns the TrainReport (dev scores per evaluation: every task's scores under
     ``"<task>/<score>"`` and their mean main score under ``"mean"``).
@@ -251,5 +253,15 @@ def train_multitask(
         train_sampling_strategy="sequential",
         remove_unused_columns=False,
     )
-    run_trainer(model, args, ScheduledBatches(members, schedule), first_item, None, selection, report)
+    run_trainer(
+        model,
+        args,
+        ScheduledBatches(members, schedule),
+        first_item,
+        None,
+        selection,
+        report,
+        reporter=reporter,
+        examples_per_step=batch * int(config["gradient_accumulation_steps"]),
+    )
     return report

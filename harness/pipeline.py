@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-
-from rich.markup import escape
 
 from harness.data import DataResolver, SourcePlan, enable_offline_mode, fingerprint_of, offline_mode
 from harness.errors import DataError, MissingResourcesError
@@ -24,6 +22,7 @@ from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_traini
 from harness.group_stage import GroupStages
 from harness.interfaces import ModelHandle, ModelRef, RunSettings
 from harness.needs import SplitNeed, experiment_needs
+from harness.progress import RunReporter, SilentReporter, reported_stage
 from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.stages import StageKey, StageRecord, StageStore, stage_log
@@ -45,9 +44,11 @@ class Pipeline:
         data_dir: Path | None = None,
         offline: bool = False,
         device: str | None = None,
-        say: Callable[[str], None] = print,
+        reporter: RunReporter | None = None,
     ):
-        self.catalog, self.experiment, self.say = catalog, experiment, say
+        self.catalog, self.experiment = catalog, experiment
+        #: receives the run's progress events (:mod:`harness.progress`); silent by default
+        self.reporter: RunReporter = reporter if reporter is not None else SilentReporter()
         self.resolver = DataResolver(catalog, experiment.data_dir(data_dir))
         self.store = StageStore(runs_dir)
         self.results_dir = Path(results_dir)
@@ -210,13 +211,16 @@ class Pipeline:
             },
         )
         reused = True
+        detail = f"{settings.precision}, seed {seed}"
         with self.store.build(key) as work:
             if work is not None:
                 reused = False
-                self.say(
-                    f"  training {kind} task [bold]{escape(task.name)}[/] ({settings.precision}, seed {seed}) -> {escape(str(self.store.path(key)))}"
-                )
-                with stage_log(work):
+                with (
+                    reported_stage(
+                        self.reporter, kind=kind, task=task.name, hash=key.hash, detail=detail, log=work / "log.txt"
+                    ),
+                    stage_log(work),
+                ):
                     train_records, _ = self.load_split(task, "train", lang, config.get("max_train_examples"))
                     if task.labels_from_train:
                         task = task.with_labels(self.catalog.task_type(task.task_type).derive_labels(train_records))
@@ -241,6 +245,7 @@ class Pipeline:
                         seed=seed,
                         work_dir=work,
                         dev_sets=dev_sets or None,
+                        reporter=self.reporter,
                     )
                     self.adapter.save(
                         handle.model, handle.tokenizer, work / "model", encoder_only=(kind == "intermediate")
@@ -259,12 +264,13 @@ class Pipeline:
                         ),
                         encoding="utf-8",
                     )
-            else:
-                self.say(f"  reusing {kind} stage for [bold]{escape(task.name)}[/] ({key.hash})")
         folder = self.store.path(key)
         saved = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         info = self.store.info(key)
         record = StageRecord(kind, key.hash, str(folder), info["wall_time_s"], reused)
+        self.reporter.stage_finished(
+            kind=kind, task=task.name, hash=key.hash, wall_s=info["wall_time_s"], reused=reused, detail=detail
+        )
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
     def eval_stage(
@@ -304,7 +310,12 @@ class Pipeline:
         with self.store.build(key) as work:
             if work is not None:
                 reused = False
-                with stage_log(work):
+                with (
+                    reported_stage(
+                        self.reporter, kind="eval", task=task.name, hash=key.hash, detail=lang, log=work / "log.txt"
+                    ),
+                    stage_log(work),
+                ):
                     records, _ = self.load_split(task, "eval", lang, config.get("max_eval_examples"))
                     if "handle" not in handle_cache:
                         handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
@@ -321,6 +332,9 @@ class Pipeline:
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
         info = self.store.info(key)
+        self.reporter.stage_finished(
+            kind="eval", task=task.name, hash=key.hash, wall_s=info["wall_time_s"], reused=reused, detail=lang
+        )
         return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance
 
     # -- cells -----------------------------------------------------------------------------
@@ -382,9 +396,12 @@ class Pipeline:
             languages[lang] = scores
             stages.append(record)
             data += provenance
-            self.say(
-                f"    {escape(target_task.name)} {escape(lang)}: {target_task.main_metric} = {scores[target_task.main_metric]:.2f}"
-                + (" (cached)" if record.reused else "")
+            self.reporter.language_scored(
+                task=target_task.name,
+                lang=lang,
+                metric=target_task.main_metric,
+                value=scores[target_task.main_metric],
+                cached=record.reused,
             )
         return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)
 
@@ -461,19 +478,37 @@ class Pipeline:
         target_cfg = exp.training(self.task(cell.target.task), "target", cell.target)
         return self.results_dir / exp.name / f"{cell.id(exp.model_label, exp.cell_method(target_cfg))}.json"
 
+    def stage_estimate(self, cells: Sequence[Cell]) -> dict[str, int]:
+        """How many distinct stages of each kind ``cells`` go through (cached ones included): an
+        intermediate stage per (intermediate, seed), a target stage per cell whose target task
+        trains, an evaluation per cell and language."""
+        intermediate = {(cell.intermediate, cell.seed) for cell in cells if cell.intermediate != BASELINE}
+        target = evals = 0
+        for cell in cells:
+            task = self.task(cell.target.task)
+            target += self.catalog.task_type(task.task_type).trainable
+            skipped = self.skipped.get(task.name, [])
+            evals += sum(lang not in skipped for lang in self.eval_languages(task, cell.target))
+        return {"intermediate": len(intermediate), "target": target, "eval": evals}
+
     def run(self) -> list[Path]:
         problems = self.preflight()
         if problems:
             raise MissingResourcesError(problems)
         for task_name, langs in self.skipped.items():
-            self.say(f"[yellow]skipping {escape(task_name)} languages without data: {escape(', '.join(langs))}[/]")
+            self.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
+        started = time.monotonic()
         paths = []
         cells = self.experiment.cells()
+        self.reporter.run_started(
+            experiment=self.experiment.name, cells=len(cells), stage_estimate=self.stage_estimate(cells)
+        )
         for i, cell in enumerate(cells, start=1):
-            self.say(
-                f"[bold]cell {i}/{len(cells)}[/]: intermediate={escape(cell.intermediate)} target={escape(cell.target.task)} seed={cell.seed}"
-            )
-            paths.append(self.run_cell(cell))
+            self.reporter.cell_started(index=i, total=len(cells), cell=cell)
+            path = self.run_cell(cell)
+            self.reporter.cell_finished(cell=cell, result_path=path)
+            paths.append(path)
+        self.reporter.run_finished(result_paths=paths, wall_s=time.monotonic() - started)
         return paths
 
 

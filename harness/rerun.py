@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import StiltsError
 from harness.experiment import Experiment, load_experiment
+from harness.progress import RunReporter
 from harness.registry import Catalog
 from harness.specs import load_validated
 from harness.tasks import content_hash
@@ -102,9 +102,10 @@ def rerun_result(
     device: str | None = None,
     tolerance: float = 0.0,
     trust_remote_code: bool = False,
-    say: Callable[[str], None] = print,
+    reporter: RunReporter | None = None,
 ) -> tuple[Path, list[Difference]]:
-    """Run the cell of ``result_path`` again; returns the new result and the differences."""
+    """Run the cell of ``result_path`` again; returns the new result and the differences.
+    ``reporter`` receives the run's progress events (silent by default)."""
     from harness.pipeline import Pipeline
 
     result = load_validated(Path(result_path), "result")
@@ -117,7 +118,7 @@ def rerun_result(
             results_dir=results_dir,
             data_dir=data_dir or Path(result["rerun"]["data_dir"]),
             device=device,
-            say=say,
+            reporter=reporter,
         )
         [path] = pipeline.run()
     new = load_validated(path, "result")

@@ -30,6 +30,9 @@ STAGE_FORMAT = 2
 MARKER = "stage.json"
 #: Sub-folder of a work folder that survives an interruption: training resumes from it.
 CHECKPOINTS = "checkpoints"
+#: Loggers of the libraries a stage runs (``py.warnings``: Python warnings, when they are routed to
+#: logging as ``stilts run`` does): their records go to the stage's ``log.txt``.
+LIBRARY_LOGGERS = ("transformers", "huggingface_hub", "datasets", "accelerate", "peft", "py.warnings")
 
 
 @dataclass(frozen=True)
@@ -101,18 +104,20 @@ class StageRecord:
 
 @contextmanager
 def stage_log(folder: Path) -> Iterator[None]:
-    """Send stilts' and transformers' log records to ``folder/log.txt`` while a stage runs."""
+    """Send stilts' and the libraries' (:data:`LIBRARY_LOGGERS`) log records to
+    ``folder/log.txt`` while a stage runs."""
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    stilts_log, hf_log = logging.getLogger("stilts"), logging.getLogger("transformers")
+    stilts_log = logging.getLogger("stilts")
+    loggers = [stilts_log, *(logging.getLogger(name) for name in LIBRARY_LOGGERS)]
     old_level = stilts_log.level
     stilts_log.setLevel(logging.INFO)  # stilts' own INFO goes to the file only (no console handler)
-    for lg in (stilts_log, hf_log):  # transformers keeps its level: its warnings reach the file too
+    for lg in loggers:  # the libraries keep their levels: their warnings reach the file too
         lg.addHandler(handler)
     try:
         yield
     finally:
-        for lg in (stilts_log, hf_log):
+        for lg in loggers:
             lg.removeHandler(handler)
         stilts_log.setLevel(old_level)
         handler.close()

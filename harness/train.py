@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from harness.atomic import write_atomic, write_json_atomic
 from harness.checkpoints import checkpoint_step, keep_only, last_complete_checkpoint, mark_complete
 from harness.interfaces import Metric, ModelHandle, RunSettings, TaskType, score_direction
+from harness.progress import RunReporter
 from harness.stages import CHECKPOINTS
 from harness.tasks import TaskSpec
 
@@ -69,12 +71,14 @@ def train(
     seed: int,
     work_dir: Path,
     dev_sets: dict[str, Sequence[dict]] | None = None,
+    reporter: RunReporter | None = None,
 ) -> TrainReport:
     """Fine-tune ``handle.model`` in place on ``train_records``; keep the best dev epoch.
 
     Selection uses ``dev_records`` (English dev, the study's zero-shot protocol) or, when
     ``dev_sets`` is given, the mean main score over those languages' dev sets (not zero-shot).
     The main metric's declared direction (:attr:`Metric.higher_is_better`) decides what "best" is.
+    ``reporter`` receives the steps, loss and throughput (:class:`ReportProgress`).
     """
     from transformers import set_seed
 
@@ -114,7 +118,17 @@ def train(
         total_steps,
         train_sampling_strategy="group_by_length" if config["length_grouping"] else "random",
     )
-    run_trainer(model, args, features, task_type.collator(task, tokenizer), tokenizer, selection, report)
+    run_trainer(
+        model,
+        args,
+        features,
+        task_type.collator(task, tokenizer),
+        tokenizer,
+        selection,
+        report,
+        reporter=reporter,
+        examples_per_step=config["batch_size"] * config["gradient_accumulation_steps"],
+    )
     handle.use_model(handle.adapter.finish_training(model, config["method"]))
     return report
 
@@ -140,8 +154,12 @@ def training_arguments(
 
     Old checkpoints are not rotated by Trainer (``save_total_limit=None``): :class:`DevSelection`
     deletes them only after a newer checkpoint is complete (:mod:`harness.checkpoints`).
+    Trainer's own tqdm bar follows transformers' progress-bar switch
+    (``transformers.utils.logging.disable_progress_bar()``, which ``stilts run`` flips unless
+    ``--verbose``); its log dicts go to the stage's ``log.txt``, not to the console.
     """
     from transformers import TrainingArguments
+    from transformers.utils import logging as hf_logging
 
     on_cpu = settings.device == "cpu"
     values: dict[str, Any] = dict(
@@ -165,7 +183,7 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         dataloader_pin_memory=not on_cpu,
-        disable_tqdm=False,
+        disable_tqdm=not hf_logging.is_progress_bar_enabled(),
     )
     values.update(overrides)
     return TrainingArguments(**values)
@@ -179,22 +197,32 @@ def run_trainer(
     tokenizer: Any,
     selection: DevSelection,
     report: TrainReport,
+    reporter: RunReporter | None = None,
+    examples_per_step: float | None = None,
     **trainer_attrs: Any,
 ) -> None:
     """Train with transformers' Trainer, resuming from the stage's last *complete* checkpoint if
-    there is one, then restore the best dev weights; fills ``report``."""
+    there is one, then restore the best dev weights; fills ``report``. ``reporter`` receives
+    every optimizer step (:class:`ReportProgress`; ``examples_per_step`` turns steps into
+    examples per second, default: the per-device batch size times gradient accumulation)."""
     import torch
     from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback
 
     last = last_complete_checkpoint(Path(args.output_dir))
+    if examples_per_step is None:
+        examples_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    callbacks: list[Any] = [selection] if reporter is None else [ReportProgress(reporter, examples_per_step), selection]
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[selection],
+        callbacks=callbacks,
     )
+    # without tqdm, Trainer prints its log dicts to stdout; they are in the stage's log.txt (below)
+    trainer.remove_callback(PrinterCallback)
     for name, value in trainer_attrs.items():
         setattr(trainer, name, value)
     if last:
@@ -217,6 +245,43 @@ def _callback_base() -> type:
     from transformers import TrainerCallback
 
     return TrainerCallback
+
+
+class ReportProgress(_callback_base()):  # type: ignore[misc]
+    """Forwards Trainer's optimizer steps, logged loss and throughput to a
+    :class:`~harness.progress.RunReporter` (``stage_progress``). It only reads Trainer's state.
+
+    ``examples_per_step``: training examples in one optimizer step (batch size times gradient
+    accumulation). Throughput counts the steps made since this process started training, so a
+    resumed stage is not credited with its checkpoint's steps.
+    """
+
+    def __init__(self, reporter: RunReporter, examples_per_step: float, clock: Callable[[], float] = time.monotonic):
+        self.reporter, self.examples_per_step, self.clock = reporter, float(examples_per_step), clock
+        self.started, self.first_step = clock(), 0
+        self.loss: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started, self.first_step = self.clock(), state.global_step
+        self._report(state)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._report(state)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            try:
+                self.loss = float(logs["loss"])
+            except (TypeError, ValueError):
+                return
+            self._report(state)
+
+    def _report(self, state: Any) -> None:
+        steps, seconds = state.global_step - self.first_step, self.clock() - self.started
+        rate = steps * self.examples_per_step / seconds if steps > 0 and seconds > 0 else None
+        self.reporter.stage_progress(
+            step=state.global_step, total_steps=state.max_steps, loss=self.loss, examples_per_second=rate
+        )
 
 
 class DevSelection(_callback_base()):  # type: ignore[misc]

@@ -60,12 +60,13 @@ def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs):
     """A quiet pipeline for ``experiment`` with its runs and results under ``tmp_path``."""
     from harness.experiment import load_experiment
     from harness.pipeline import Pipeline
+    from harness.progress import SilentReporter
 
+    kwargs.setdefault("reporter", SilentReporter())
     return Pipeline(
         catalog,
         load_experiment(experiment, catalog),
         runs_dir=tmp_path / "runs",
         results_dir=tmp_path / "results",
-        say=lambda _message: None,
         **kwargs,
     )

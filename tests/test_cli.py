@@ -186,12 +186,13 @@ def test_run_output_is_markup_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import harness.pipeline
 
     class FakePipeline:  # the CLI's own printing, without training anything
-        def __init__(self, catalog, exp, *, say, **kwargs):
-            self.say = say
+        def __init__(self, catalog, exp, *, reporter, **kwargs):
+            self.reporter = reporter
 
         def run(self) -> list[Path]:
-            self.say("  training target task [bold]qs-paws[/] (fp32, seed 1) -> runs[/]x/target/abc")
-            self.say("[yellow]pipeline markup still works[/]")
+            log = Path("runs[/]x/target/.abc.partial/log.txt")
+            self.reporter.stage_started(kind="target", task="[bold]qs-paws[/]", hash="abc", detail="fp32", log=log)
+            self.reporter.message("[yellow]a message is not markup[/]", level="warning")
             return []
 
     monkeypatch.setattr(harness.pipeline, "Pipeline", FakePipeline)
@@ -202,7 +203,8 @@ def test_run_output_is_markup_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     result = invoke("run", str(exp), "--results-dir", str(tmp_path / "[/]results"), "--site", str(tmp_path / "[/]site"))
     assert result.exit_code == 0, result.output
     assert f"experiment markup ({exp})" in result.output
-    assert "runs[/]x/target/abc" in result.output and "pipeline markup still works" in result.output
+    assert "runs[/]x/target/.abc.partial/log.txt" in result.output and "target [bold]qs-paws[/]" in result.output
+    assert "[yellow]a message is not markup[/]" in result.output
     assert str(tmp_path / "[/]results" / "markup") in result.output
     assert str((tmp_path / "[/]site" / "index.html").resolve()) in result.output
 
