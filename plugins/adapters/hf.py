@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -41,6 +42,90 @@ def resolve_layer(layer: Any, num_layers: int) -> int:
     return int(layer)
 
 
+#: Initial value of the dual encoder's learned logit scale (XTREME-R's ``BertForRetrieval``).
+DUAL_ENCODER_LOGIT_SCALE = 100.0
+
+
+@functools.cache
+def dual_encoder_class() -> Any:
+    """The ``dual_encoder`` head's module class (defined on first use: torch is imported lazily).
+
+    One ``AutoModel`` encodes both sides (shared weights, as XTREME-R's LAReQA baseline). Called
+    with ``answer_input_ids``, ``forward`` pools both sides (``pooling``: ``mean`` over the
+    non-padding tokens, special tokens included, or ``cls``; ``layer``: as :func:`resolve_layer`,
+    exactly as :meth:`HuggingFaceAdapter.embed` pools), L2-normalises them, scales the question x
+    answer cosine matrix by a learned logit scale (initially 100) and returns the cross-entropy of
+    each question against the answers of the batch, its own answer being the gold one (in-batch
+    negatives). Called without them it is the plain encoder, so ``embed`` works on it unchanged.
+    ``base_model`` and ``save_pretrained`` are the encoder's: a saved dual encoder is a plain
+    ``AutoModel`` folder (the logit scale is dropped), which the next stage loads as any encoder.
+    """
+    import torch
+
+    class DualEncoder(torch.nn.Module):
+        base_model_prefix = "encoder"
+
+        def __init__(self, encoder: Any):
+            super().__init__()
+            self.encoder = encoder
+            self.config = encoder.config
+            self.logit_scale = torch.nn.Parameter(torch.tensor(DUAL_ENCODER_LOGIT_SCALE))
+
+        @property
+        def base_model(self) -> Any:
+            return self.encoder
+
+        def save_pretrained(self, out_dir: Any, **kwargs: Any) -> None:
+            self.encoder.save_pretrained(out_dir, **kwargs)
+
+        def tie_weights(self) -> None:
+            self.encoder.tie_weights()
+
+        def pool(self, input_ids: Any, attention_mask: Any, token_type_ids: Any, pooling: str, layer: Any) -> Any:
+            inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                inputs["token_type_ids"] = token_type_ids
+            index = resolve_layer(layer, self.config.num_hidden_layers)
+            hidden = self.encoder(**inputs, output_hidden_states=True).hidden_states[index].float()
+            if pooling == "cls":
+                pooled = hidden[:, 0]
+            elif pooling == "mean":
+                mask = attention_mask.unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+            else:
+                raise ValueError(f"dual encoder pooling must be 'mean' or 'cls', not {pooling!r}")
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+        def forward(
+            self,
+            input_ids: Any = None,
+            attention_mask: Any = None,
+            token_type_ids: Any = None,
+            answer_input_ids: Any = None,
+            answer_attention_mask: Any = None,
+            answer_token_type_ids: Any = None,
+            pooling: str = "mean",
+            layer: Any = "last",
+            output_hidden_states: bool | None = None,
+            return_dict: bool | None = None,
+        ) -> Any:
+            if answer_input_ids is None:
+                given = {
+                    "attention_mask": attention_mask,
+                    "token_type_ids": token_type_ids,
+                    "output_hidden_states": output_hidden_states,
+                    "return_dict": return_dict,
+                }
+                return self.encoder(input_ids=input_ids, **{k: v for k, v in given.items() if v is not None})
+            questions = self.pool(input_ids, attention_mask, token_type_ids, pooling, layer)
+            answers = self.pool(answer_input_ids, answer_attention_mask, answer_token_type_ids, pooling, layer)
+            logits = self.logit_scale * questions @ answers.T
+            gold = torch.arange(logits.shape[0], device=logits.device)
+            return {"loss": torch.nn.functional.cross_entropy(logits, gold), "logits": logits}
+
+    return DualEncoder
+
+
 class HuggingFaceAdapter(ModelAdapter):
     """Loads with ``from_pretrained``; ``trust_remote_code`` only when the experiment allows it."""
 
@@ -60,6 +145,8 @@ class HuggingFaceAdapter(ModelAdapter):
         import transformers
 
         _quiet_transformers()
+        if head.kind == "dual_encoder":  # a shared-weight encoder for both sides: dual_encoder_class()
+            return dual_encoder_class()(transformers.AutoModel.from_pretrained(ref.id, **self._kwargs(ref)))
         auto = getattr(transformers, AUTO_CLASSES[head.kind])
         kwargs = self._kwargs(ref)
         if head.num_labels:
