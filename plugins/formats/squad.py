@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +14,35 @@ from harness.interfaces import DataFormat, Entry
 from plugins.formats.textio import NO_OPTIONS, read_text, single_file
 
 
-def _kind(value: Any) -> str:
-    kinds = {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }
-    return kinds.get(type(value), f"a {type(value).__name__}")
+def json_kind(value: Any) -> str:
+    """How an error message names a JSON value's type ("an object", "a list", "null" ...)."""
+    return {dict: "an object", list: "a list", str: "a string", int: "an integer"}.get(
+        type(value), f"a {type(value).__name__}" if value is not None else "null"
+    )
+
+
+def expect(path: Path, ok: bool, where: str, what: str, value: Any) -> None:
+    """Raise a DataError naming ``path`` and the place ``where`` unless ``ok``."""
+    if not ok:
+        raise DataError(f"{path}: {where} is {json_kind(value)}; expected {what} (SQuAD-style JSON)")
+
+
+def load_squad_articles(path: Path) -> list[Any]:
+    """The ``data`` list of a SQuAD-style JSON file; anything else is a DataError naming the file."""
+    try:
+        document = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DataError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise DataError(
+            f"{path}: the top level 'data' is {json_kind(data)}; expected a list of articles (SQuAD-style JSON)"
+        )
+    return data
 
 
 class SquadJson(DataFormat):
@@ -37,25 +56,8 @@ class SquadJson(DataFormat):
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "squad_json")
-        text = read_text(path)
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
-        except RecursionError:
-            raise DataError(f"{path}: JSON nested too deeply") from None
-        except ValueError as exc:  # e.g. an integer of more than 4300 digits
-            raise DataError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
-
-        def need(ok: bool, where: str, what: str, value: Any) -> None:
-            if not ok:
-                raise DataError(f"{path}: {where} is {_kind(value)}; expected {what} (SQuAD-style JSON)")
-
-        data = document.get("data") if isinstance(document, dict) else None
-        if not isinstance(data, list):
-            raise DataError(
-                f"{path}: the top level 'data' is {_kind(data)}; expected a list of articles (SQuAD-style JSON)"
-            )
+        data = load_squad_articles(path)
+        need = partial(expect, path)
         for a, article in enumerate(data):
             need(isinstance(article, dict), f"data[{a}]", "an object", article)
             paragraphs = article.get("paragraphs", [])

@@ -30,16 +30,17 @@ any question the query file lacks, so a row limit keeps whole parallel groups. W
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
-from plugins.formats.textio import NO_OPTIONS, read_text
+from plugins.formats.squad import expect, json_kind, load_squad_articles
+from plugins.formats.textio import NO_OPTIONS
 
 QUESTIONS_ROLE = "questions"
 SINGLE_FILE_LANGUAGE = "und"
@@ -162,32 +163,10 @@ def answer_sentence(breaks: list[tuple[int, int]], answer_start: int) -> int | N
     return None
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", int: "an integer"}.get(
-        type(value), f"a {type(value).__name__}" if value is not None else "null"
-    )
-
-
 def read_language(path: Path, language: str) -> list[dict[str, Any]]:
     """The records of one SQuAD-style file (see the module docstring); ``query`` is False."""
-    try:
-        document = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
-    except RecursionError:
-        raise DataError(f"{path}: JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise DataError(f"{path}: not usable JSON ({str(exc)[:120]})") from None
-
-    def need(ok: bool, where: str, what: str, value: Any) -> None:
-        if not ok:
-            raise DataError(f"{path}: {where} is {_kind(value)}; expected {what} (SQuAD-style JSON)")
-
-    data = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(data, list):
-        raise DataError(
-            f"{path}: the top level 'data' is {_kind(data)}; expected a list of articles (SQuAD-style JSON)"
-        )
+    data = load_squad_articles(path)
+    need = partial(expect, path)
     records: list[dict[str, Any]] = []
     number = 0
     for a, article in enumerate(data):
@@ -249,7 +228,7 @@ def read_language(path: Path, language: str) -> list[dict[str, Any]]:
 
 def _read_breaks(value: Any, length: int, where: str) -> list[tuple[int, int]]:
     if not isinstance(value, list):
-        raise DataError(f"{where} is {_kind(value)}; expected a list of [start, end] pairs")
+        raise DataError(f"{where} is {json_kind(value)}; expected a list of [start, end] pairs")
     breaks = []
     for i, pair in enumerate(value):
         ok = (
