@@ -7,7 +7,6 @@ checks of :func:`result_issues` and :func:`conflict_issues`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from harness.atomic import write_json_atomic
 from harness.errors import SpecError, SpecIssue
-from harness.specs import load_schema, read_json, schema_issues, validate_data
+from harness.specs import load_schema, pointer_segment, read_json, schema_issues, short_value, validate_data
 
 SCHEMA_VERSION = 1
 
@@ -55,16 +54,6 @@ SCORE_LIMIT = 1e15
 _FINITE = f"a finite number (at most {SCORE_LIMIT:g} in magnitude)"
 
 
-def _escape(key: str) -> str:
-    """One JSON pointer segment (RFC 6901)."""
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def _show(value: Any, limit: int = 80) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _is_score(value: Any) -> bool:
     return (
         isinstance(value, (int, float))
@@ -88,7 +77,8 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
     (its informational ``english`` and ``mean_without_english`` need only be finite: the
     leaderboard reads English from ``languages``); the cell names this task, and its id, method
     suffix, ``selection`` and ``zero_shot`` agree. Only the main metric is checked among the
-    per-language scores (other diagnostics may legitimately be infinite, e.g. a perplexity).
+    per-language scores here (every number in a result is already finite: the schema check refuses NaN
+    and Infinity anywhere).
     """
     from harness.experiment import Cell, Target  # lazily: experiment imports the task registry
 
@@ -100,44 +90,46 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
     cell, task, languages, agg = result["cell"], result["task"], result["languages"], result["aggregate"]
     metric = task["main_metric"]
     if agg["metric"] != metric:
-        add("/aggregate/metric", _show(agg["metric"]), f"the task's main metric {metric!r} (/task/main_metric)")
+        add("/aggregate/metric", short_value(agg["metric"]), f"the task's main metric {metric!r} (/task/main_metric)")
     for lang, scores in languages.items():
         if metric not in scores:
             add(
-                f"/languages/{_escape(lang)}",
+                f"/languages/{pointer_segment(lang)}",
                 f"scores without {metric!r}",
                 f"a score for the task's main metric {metric!r}",
             )
         elif not _is_score(scores[metric]):
-            add(f"/languages/{_escape(lang)}/{_escape(metric)}", _show(scores[metric]), _FINITE)
+            add(f"/languages/{pointer_segment(lang)}/{pointer_segment(metric)}", short_value(scores[metric]), _FINITE)
     for key in ("mean", "english", "mean_without_english"):
         if agg.get(key) is not None and not _is_score(agg[key]):
-            add(f"/aggregate/{key}", _show(agg[key]), _FINITE)
+            add(f"/aggregate/{key}", short_value(agg[key]), _FINITE)
 
     if cell["target"] != task["name"]:
-        add("/cell/target", _show(cell["target"]), f"the task's name {task['name']!r} (/task/name)")
+        add("/cell/target", short_value(cell["target"]), f"the task's name {task['name']!r} (/task/name)")
     expected_id = Cell(cell["intermediate"], Target(cell["target"]), cell["seed"]).id(cell["model"], cell["method"])
     if cell["id"] != expected_id:
-        add("/cell/id", _show(cell["id"]), f"{expected_id!r} (model__method__intermediate__target__seed of /cell)")
+        add(
+            "/cell/id", short_value(cell["id"]), f"{expected_id!r} (model__method__intermediate__target__seed of /cell)"
+        )
     target_dev = cell["method"].endswith("+target-dev")
     if "selection" in cell and (cell["selection"] == "target_dev") != target_dev:
         add(
             "/cell/selection",
-            _show(cell["selection"]),
+            short_value(cell["selection"]),
             f"{'target_dev' if target_dev else 'english_dev'!r}, as the method {cell['method']!r} says",
         )
     if "zero_shot" in cell and cell["zero_shot"] == target_dev:
         add(
             "/cell/zero_shot",
-            _show(cell["zero_shot"]),
-            f"{_show(not target_dev)}: {'not ' if target_dev else ''}zero-shot, as the method {cell['method']!r} says",
+            short_value(cell["zero_shot"]),
+            f"{short_value(not target_dev)}: {'not ' if target_dev else ''}zero-shot, as the method {cell['method']!r} says",
         )
     if issues:
         return issues
 
     unscored = [lang for lang in agg["languages"] if lang not in languages]
     if unscored:
-        add("/aggregate/languages", _show(unscored), "only languages that have scores in /languages")
+        add("/aggregate/languages", short_value(unscored), "only languages that have scores in /languages")
         return issues
     aggregation = task["aggregation"]
     if aggregation["mean"] == "size_weighted" and sum(s["n"] for s in languages.values()) == 0:
@@ -147,24 +139,16 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
     if sorted(agg["languages"]) != expected["languages"]:
         add(
             "/aggregate/languages",
-            _show(agg["languages"]),
-            f"{_show(expected['languages'])} (the languages that /task/aggregation averages over)",
+            short_value(agg["languages"]),
+            f"{short_value(expected['languages'])} (the languages that /task/aggregation averages over)",
         )
     if not _same(agg["mean"], expected["mean"]):
         add(
             "/aggregate/mean",
-            _show(agg["mean"]),
-            f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{_escape(metric)}",
+            short_value(agg["mean"]),
+            f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{pointer_segment(metric)}",
         )
     return issues
-
-
-def check_result(result: dict[str, Any], file: str) -> dict[str, Any]:
-    """Raise :class:`SpecError` unless a schema-valid ``result`` passes :func:`result_issues`."""
-    issues = result_issues(result, file)
-    if issues:
-        raise SpecError(issues)
-    return result
 
 
 def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[SpecIssue]:
@@ -195,8 +179,8 @@ def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[Spec
                     SpecIssue(
                         str(path),
                         f"/task/{field}",
-                        _show(task[field]),
-                        f"{_show(first[1][field])} as in {first[0]} (one definition per task name)",
+                        short_value(task[field]),
+                        f"{short_value(first[1][field])} as in {first[0]} (one definition per task name)",
                     )
                 )
     return issues
@@ -219,14 +203,7 @@ def load_results(folder: Path, exclude: Iterable[Path] = ()) -> list[tuple[Path,
             continue
         if skipped and any(path.resolve().is_relative_to(p) for p in skipped):
             continue
-        try:
-            data = read_json(path)
-        except UnicodeDecodeError as exc:
-            raise SpecError(
-                [SpecIssue(str(path), "", f"a byte that is not UTF-8 at offset {exc.start}", "a UTF-8 JSON file")]
-            ) from None
-        except RecursionError:
-            raise SpecError([SpecIssue(str(path), "", "JSON nested too deeply", "a result file")]) from None
+        data = read_json(path)  # bad bytes, depth, duplicate keys ... are SpecErrors already
         issues = schema_issues(data, schema, str(path)) or result_issues(data, str(path))
         if issues:
             raise SpecError(issues)

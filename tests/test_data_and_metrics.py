@@ -12,7 +12,7 @@ from harness.errors import DataError
 from plugins.formats.files import AlignedLines, Tsv
 from plugins.metrics.basic import Accuracy, RetrievalAccuracy
 from plugins.tasktypes.retrieval import nearest
-from tests.helpers import write_json
+from tests.helpers import pair_spec, write_json
 
 
 def spec_with(catalog, tmp_path: Path, rows: str, **local) -> object:
@@ -27,16 +27,7 @@ def spec_with(catalog, tmp_path: Path, rows: str, **local) -> object:
     return catalog.load_spec(
         write_json(
             tmp_path / "t.json",
-            {
-                "name": "t",
-                "version": "1",
-                "task_type": "pair_classification",
-                "role": "target",
-                "languages": {"train": "en", "eval": ["en"]},
-                "labels": ["no", "yes"],
-                "metrics": ["accuracy"],
-                "sources": {"local": source},
-            },
+            pair_spec("t", languages={"train": "en", "eval": ["en"]}, sources={"local": source}),
         )
     )
 
@@ -149,16 +140,12 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
     spec = catalog.load_spec(
         write_json(
             tmp_path / "plus.json",
-            {
-                "name": "plus",
-                "version": "1",
-                "task_type": "pair_classification",
-                "role": "intermediate",
-                "languages": {"train": "en", "eval": ["en"]},
-                "labels": ["no", "yes"],
-                "metrics": ["accuracy"],
-                "fields": {"text_a": "p", "text_b": "h", "label": "y"},
-                "sources": {
+            pair_spec(
+                "plus",
+                role="intermediate",
+                languages={"train": "en", "eval": ["en"]},
+                fields={"text_a": "p", "text_b": "h", "label": "y"},
+                sources={
                     "hub": {
                         "dataset": "anli",
                         "revision": "v1",
@@ -166,7 +153,7 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
                         "splits": {"train": [{"split": "train_r1+train_r2"}, {"dataset": "snli", "split": "train"}]},
                     }
                 },
-            },
+            ),
         )
     )
     loaded = DataResolver(catalog).load(spec, "train", "en")

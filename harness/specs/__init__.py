@@ -115,12 +115,13 @@ StiltsValidator = extend(
 
 
 # -- reporting ---------------------------------------------------------------------------------
-def _escape(part: Any) -> str:
+def pointer_segment(part: Any) -> str:
+    """One JSON pointer segment (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
     return str(part).replace("~", "~0").replace("/", "~1")
 
 
 def _pointer(path: Any) -> str:
-    return "".join("/" + _escape(part) for part in path)
+    return "".join("/" + pointer_segment(part) for part in path)
 
 
 def _printable(text: str) -> str:
@@ -128,7 +129,8 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_value(value: Any, limit: int = 80) -> str:
+    """``value`` as an error message shows it: JSON (a string in quotes), printable, at most ``limit`` characters."""
     if isinstance(value, str):
         text = repr(value if len(value) <= limit else value[:limit])
     else:
@@ -192,7 +194,7 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
             expected = f"one of the known keys ({', '.join(allowed)})" if allowed else "no keys here"
             if hint:
                 expected = f"a known key; did you mean {hint[0]!r}?"
-            out.append((f"{pointer}/{_escape(key)}", f"unknown key {_short(key)}", expected))
+            out.append((f"{pointer}/{pointer_segment(key)}", f"unknown key {short_value(key)}", expected))
         return out
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -201,9 +203,9 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
         # a key that its object's propertyNames refuses: point at the key itself
         key = error.instance
         expected = _constraint(error) if validator in _CONSTRAINTS else _expected_value(error)
-        return [(f"{pointer}/{_escape(key)}", f"the key {_short(key)}", "a key that is " + expected)]
+        return [(f"{pointer}/{pointer_segment(key)}", f"the key {short_value(key)}", "a key that is " + expected)]
     if validator in ("enum", "const", "type"):
-        return [(pointer, _short(error.instance), _expected_value(error))]
+        return [(pointer, short_value(error.instance), _expected_value(error))]
     if validator in ("oneOf", "anyOf"):
         if error.context:
             by_branch: dict[Any, list[ValidationError]] = defaultdict(list)
@@ -218,13 +220,13 @@ def _expected(error: ValidationError) -> list[tuple[str, str, str]]:
             if len(fitting) == 1:
                 return [triple for sub in fitting[0] for triple in _expected(sub)]
         if isinstance(error.schema, dict) and error.schema.get("description"):
-            return [(pointer, _short(error.instance), error.schema["description"])]
+            return [(pointer, short_value(error.instance), error.schema["description"])]
         branches = value if isinstance(value, list) else []
         word = "exactly one of" if validator == "oneOf" and not error.context else "one of"
-        return [(pointer, _short(error.instance), f"{word}: " + "; ".join(_describe(b) for b in branches))]
+        return [(pointer, short_value(error.instance), f"{word}: " + "; ".join(_describe(b) for b in branches))]
     if validator in _CONSTRAINTS:
-        return [(pointer, _short(error.instance), _constraint(error))]
-    return [(pointer, _short(error.instance), _expected_value(error))]
+        return [(pointer, short_value(error.instance), _constraint(error))]
+    return [(pointer, short_value(error.instance), _expected_value(error))]
 
 
 _CONSTRAINTS = (
@@ -281,20 +283,23 @@ def value_issues(data: Any, file: str) -> list[SpecIssue]:
                     if not isinstance(key, str):
                         issues.append(
                             SpecIssue(
-                                file, f"{pointer}/{_escape(key)}", f"a key of type {type(key).__name__}", "a string key"
+                                file,
+                                f"{pointer}/{pointer_segment(key)}",
+                                f"a key of type {type(key).__name__}",
+                                "a string key",
                             )
                         )
                     elif _SURROGATE.search(key):
                         issues.append(
                             SpecIssue(
                                 file,
-                                f"{pointer}/{_escape(_printable(key))}",
+                                f"{pointer}/{pointer_segment(_printable(key))}",
                                 "a key with a lone surrogate (an unpaired \\ud800-\\udfff escape)",
                                 "valid Unicode text",
                             )
                         )
                     else:
-                        children.append((child, f"{pointer}/{_escape(key)}", depth))
+                        children.append((child, f"{pointer}/{pointer_segment(key)}", depth))
             else:
                 children = [(child, f"{pointer}/{i}", depth) for i, child in enumerate(value)]
             stack.extend(reversed(children))
@@ -477,7 +482,7 @@ def _find_pointer(data: Any, target: Any) -> str:
         if value is target:
             return pointer
         if isinstance(value, dict):
-            stack.extend((child, f"{pointer}/{_escape(key)}") for key, child in value.items())
+            stack.extend((child, f"{pointer}/{pointer_segment(key)}") for key, child in value.items())
         elif isinstance(value, list):
             stack.extend((child, f"{pointer}/{i}") for i, child in enumerate(value))
     return ""
@@ -532,9 +537,9 @@ def parse_json(text: str, file: str) -> Any:
         for _index, key, obj in duplicates:
             lines = _key_lines(text, key)
             where = f" (the key appears on lines {', '.join(map(str, lines))})" if lines else ""
-            pointer = _printable(f"{_find_pointer(data, obj)}/{_escape(key)}")
+            pointer = _printable(f"{_find_pointer(data, obj)}/{pointer_segment(key)}")
             issues.append(
-                SpecIssue(file, pointer, f"the key {_short(key)} again{where}", "each key at most once per object")
+                SpecIssue(file, pointer, f"the key {short_value(key)} again{where}", "each key at most once per object")
             )
         raise SpecError(issues)
     return data

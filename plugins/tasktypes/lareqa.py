@@ -51,16 +51,14 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import Entry, Head, Metric, RunSettings, TaskType
+from plugins.tasktypes.retrieval import LAYER_OPTION
 
 K = 20
 OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "layer": {
-            "oneOf": [{"type": "integer", "minimum": 0}, {"enum": ["middle", "last"]}],
-            "description": "hidden layer pooled in training and evaluation (default last)",
-        },
+        "layer": {**LAYER_OPTION, "description": "hidden layer pooled in training and evaluation (default last)"},
         "pooling": {"enum": ["mean", "cls"], "description": "mean over tokens (default) or the first token"},
         "max_query_length": {"type": "integer", "minimum": 4, "description": "question tokens (96, XTREME-R)"},
         "max_answer_length": {

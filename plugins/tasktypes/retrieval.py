@@ -8,15 +8,18 @@ from typing import Any
 from harness import hookimpl
 from harness.interfaces import Entry, Head, RunSettings, TaskType
 
+#: The ``layer`` task option of every task type that pools hidden states (ModelAdapter.embed).
+LAYER_OPTION = {
+    "oneOf": [{"type": "integer", "minimum": 0}, {"enum": ["middle", "last"]}],
+    "description": "Hidden layer to pool: N = output of transformer layer N (0 = embeddings); "
+    "middle = ceil(7/12 of the layers), i.e. 14 of 24 as in the study, 7 of 12.",
+}
+
 OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "layer": {
-            "oneOf": [{"type": "integer", "minimum": 0}, {"enum": ["middle", "last"]}],
-            "description": "Hidden layer to pool: N = output of transformer layer N (0 = embeddings); "
-            "middle = ceil(7/12 of the layers), i.e. 14 of 24 as in the study, 7 of 12.",
-        },
+        "layer": LAYER_OPTION,
         "pooling": {
             "enum": ["mean", "cls", "model"],
             "description": "mean over tokens (XTREME), the first token, "
