@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import __version__
+from harness.console import print_table
 from harness.errors import PluginError, SpecError, StiltsError
 from harness.plugins import load_plugins
 from harness.registry import Catalog
@@ -30,7 +31,6 @@ from harness.registry import Catalog
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 #: Width tables are laid out in when stdout is not a terminal: wide enough that no cell is cut.
-PIPE_WIDTH = 1 << 16
 
 app = typer.Typer(
     add_completion=False,
@@ -80,15 +80,6 @@ def e(value: object) -> str:
 def say_plain(message: str) -> None:
     """Print a message that carries no markup of its own (prefetch progress) literally."""
     console.print(e(message))
-
-
-def print_table(table: Table) -> None:
-    """Print ``table``; when stdout is not a terminal, lay it out wide enough that nothing is cut."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    wide = Console(file=console.file, width=PIPE_WIDTH, highlight=False, color_system=None)
-    wide.print(table, crop=False)
 
 
 def print_json(data: Any) -> None:
@@ -355,7 +346,7 @@ def plugins(
             status,
             e(", ".join(h.removeprefix("stilts_") for h in info.hooks)),
         )
-    print_table(table)
+    print_table(console, table)
     for info in catalog.host.plugin_infos():
         if info.error:
             console.print(f"[red]{e(info.error)}[/]")
@@ -363,7 +354,7 @@ def plugins(
     for kind, entries in kinds:
         for entry in entries.values():
             registered.add_row(kind, e(entry.name), e(entry.plugin), e(entry.description))
-    print_table(registered)
+    print_table(console, registered)
 
 
 # -- tasks ---------------------------------------------------------------------------------------
@@ -408,7 +399,7 @@ def tasks_list(
         table.add_row(
             e(spec.name), e(spec.task_type), e(spec.role), e(spec.train_language or "-"), e(shown), e(spec.plugin)
         )
-    print_table(table)
+    print_table(console, table)
     for file, error in catalog.invalid_specs.items():
         err_console.print(f"[red]invalid spec {e(file)}[/]\n{e(error)}")
 
@@ -441,7 +432,7 @@ def tasks_show(name: str, data_dir: Annotated[Path | None, typer.Option()] = Non
             "yes" if local and local.available_locally else "no",
             e(plan.describe() if plan else "no source"),
         )
-    print_table(table)
+    print_table(console, table)
     console.print_json(json.dumps(spec.data))
 
 

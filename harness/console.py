@@ -53,6 +53,15 @@ PIPE_WIDTH = 1 << 16
 BASELINE = "none"  # harness.experiment.BASELINE, without importing the experiment module here
 
 
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table``; when ``console`` is not a terminal (a pipe, a log), lay it out wide
+    enough that no value is cut."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    Console(file=console.file, width=PIPE_WIDTH, highlight=False, color_system=None).print(table, crop=False)
+
+
 # -- libraries' output ------------------------------------------------------------------------------
 @contextmanager
 def library_output(verbose: bool) -> Iterator[None]:
@@ -590,10 +599,7 @@ def print_summary(
     if result_paths:
         summary = summarize(result_paths)
         table = summary_table(summary)
-        if console.is_terminal:
-            console.print(table)
-        else:  # a log: wide enough that no value is cut
-            Console(file=console.file, width=PIPE_WIDTH, highlight=False, color_system=None).print(table, crop=False)
+        print_table(console, table)
         if any(d is not None for row in summary.rows for d in row.deltas.values()):
             console.print(
                 f"(Δ: difference to the same model, method and seed with intermediate {BASELINE!r})", soft_wrap=True
