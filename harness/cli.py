@@ -179,6 +179,13 @@ def run(
         list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
     ] = None,
     target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
+    prune_target_weights: Annotated[
+        bool,
+        typer.Option(
+            help="Delete each target stage's model weights once its cell's result is written (saves a "
+            "model's size per cell; a later run that needs them trains the stage again)."
+        ),
+    ] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     plain: PlainOption = False,
@@ -210,6 +217,7 @@ def run(
             offline=offline,
             device=device,
             reporter=reporter,
+            prune_target_weights=prune_target_weights,
         )
         paths = pipeline.run()
     index, site_error = None, None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from harness.tasks import TaskSpec
+    from harness.units import Units
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,17 @@ class Metric(ABC):
 
         ``language`` is the evaluation language, for scorers that normalise per language (MLQA).
         """
+
+    def unit_statistics(self, predictions: Any, references: Any, language: str | None = None) -> Units | None:
+        """Per-example statistics of the headline score, for paired bootstrap intervals
+        (:mod:`harness.units`), or None when the score does not decompose over examples.
+
+        ``predictions``, ``references`` and ``language`` are exactly what :meth:`compute` gets.
+        The rows must be in the order of ``references``, and their sums, combined by the named
+        rule, must reproduce the metric's own headline value (stilts checks this and drops the
+        statistics, with a warning, when they do not). The default has none.
+        """
+        return None
 
 
 def score_direction(metrics: Sequence[Metric], key: str) -> bool:

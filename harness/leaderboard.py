@@ -12,65 +12,33 @@ deterministic: the same results (whatever their file names) give the same bytes.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
 import secrets
 import shutil
-import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from harness.bootstrap import REPLICATES, Interval
+from harness.comparison import CATEGORIES, Board, build_board
 from harness.errors import StiltsError
-from harness.experiment import BASELINE
 from harness.results import load_results
 
-RowKey = tuple[str, str, str]  # model, method, intermediate
-
-#: The files a site holds besides its task pages; an existing output folder holding anything else
-#: is not replaced (it is not a site this function wrote).
-SITE_FILES = ("index.html", "style.css", "leaderboard.json")
-PAGE_FILE = re.compile(r"task-[A-Za-z0-9_.-]+\.html")
-#: Longest sanitised task name in a page file name (a hash keeps longer names apart).
+#: The files a site holds; an existing output folder holding anything else is not replaced (it is
+#: not a site this function wrote).
+SITE_FILES = ("index.html", "about.html", "style.css", "app.js", "leaderboard.json", "cells.csv", "cells.jsonl")
+PAGE_FILE = re.compile(r"(task|cell)-[A-Za-z0-9_.-]+\.html|chart-[A-Za-z0-9_.-]+\.svg|vendor-[A-Za-z0-9_.-]+")
+#: Longest sanitised name in a page file name (a hash keeps longer names apart).
 MAX_SLUG = 80
-
-
-@dataclass
-class Row:
-    model: str
-    method: str
-    intermediate: str
-    #: target -> per-seed aggregate means (in seed order)
-    scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    #: target -> language -> per-seed scores (in seed order)
-    languages: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
-
-    @property
-    def key(self) -> RowKey:
-        return (self.model, self.method, self.intermediate)
-
-    def mean(self, target: str) -> float | None:
-        values = self.scores.get(target)
-        return statistics.fmean(values) if values else None
-
-    def std(self, target: str) -> float | None:
-        """Sample standard deviation over seeds (None with fewer than two seeds)."""
-        values = self.scores.get(target, [])
-        return statistics.stdev(values) if len(values) > 1 else None
-
-    def lang_mean(self, target: str, lang: str) -> float | None:
-        values = self.languages.get(target, {}).get(lang)
-        return statistics.fmean(values) if values else None
-
-    def seeds(self, target: str) -> int:
-        return len(self.scores.get(target, []))
 
 
 def slug(text: str) -> str:
@@ -81,8 +49,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def page_names(names: Iterable[str]) -> dict[str, str]:
-    """Task name -> page file name: ``task-<sanitised name>.html``, unique and deterministic.
+def page_names(names: Iterable[str], prefix: str = "task-", suffix: str = ".html") -> dict[str, str]:
+    """Name -> page file name: ``<prefix><sanitised name><suffix>``, unique and deterministic.
 
     A short hash of the real name is added whenever the sanitised name alone could be ambiguous:
     when sanitising changed or shortened the name (``a<b`` and ``a>b`` are both ``a-b``), or when
@@ -93,11 +61,11 @@ def page_names(names: Iterable[str]) -> dict[str, str]:
     levels: dict[str, int] = {}  # 0: no hash, 1: short hash, 2: full hash
     for name in sorted(set(names)):
         text = slug(name)
-        stems[name] = "task-" + text[:MAX_SLUG]
+        stems[name] = prefix + text[:MAX_SLUG]
         levels[name] = 1 if text != name or len(text) > MAX_SLUG else 0
     for _ in range(3):
         pages = {
-            name: stems[name] + ("", f"-{_digest(name)[:8]}", f"-{_digest(name)}")[level] + ".html"
+            name: stems[name] + ("", f"-{_digest(name)[:8]}", f"-{_digest(name)}")[level] + suffix
             for name, level in levels.items()
         }
         folded = Counter(page.casefold() for page in pages.values())
@@ -109,49 +77,30 @@ def page_names(names: Iterable[str]) -> dict[str, str]:
     raise StiltsError(f"cannot give the tasks {', '.join(map(repr, clash))} distinct page names")
 
 
-def collect(results: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[dict[RowKey, Row], dict[str, dict[str, Any]]]:
-    """Rows and target infos from loaded results; independent of file names and their order."""
-
-    def order(item: tuple[Path, dict[str, Any]]) -> tuple[Any, ...]:
-        cell = item[1]["cell"]
-        return (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"], str(item[0]))
-
-    rows: dict[RowKey, Row] = {}
-    targets: dict[str, dict[str, Any]] = {}
-    for _path, result in sorted(results, key=order):
-        cell, task = result["cell"], result["task"]
-        key = (cell["model"], cell["method"], cell["intermediate"])
-        row = rows.setdefault(key, Row(*key))
-        metric = result["aggregate"]["metric"]
-        row.scores[task["name"]].append(result["aggregate"]["mean"])
-        for lang, scores in result["languages"].items():
-            row.languages[task["name"]][lang].append(scores[metric])
-        info = targets.setdefault(
-            task["name"],
-            {
-                "metric": metric,
-                "languages": set(),
-                "aggregation": dict(sorted(task["aggregation"].items())),
-                "train_language": task["train_language"],
-            },
-        )
-        info["languages"].update(result["languages"])
-    for info in targets.values():
-        info["languages"] = sorted(info["languages"])
-    return rows, dict(sorted(targets.items()))
-
-
-def delta(value: float | None, base: float | None) -> float | None:
-    return None if value is None or base is None else value - base
-
-
 def _text(text: str) -> bytes:
     # a lone surrogate (legal in a JSON string) cannot be UTF-8: write it as its escape, never crash
     return text.encode("utf-8", "backslashreplace")
 
 
-def render_site(rows: dict[RowKey, Row], targets: dict[str, dict[str, Any]], title: str) -> dict[str, bytes]:
-    """Every file of the site, by name: ``index.html``, one page per target, ``style.css``, ``leaderboard.json``."""
+def _heat(value: float | None) -> str:
+    """CSS classes of a Δ cell: its sign and a magnitude bucket (colour is never the only cue: the
+    cell also shows ▲/▼ and the signed number)."""
+    if value is None:
+        return ""
+    size = abs(value)
+    if size < 0.05:
+        return "heat zero"
+    bucket = 1 if size < 1 else 2 if size < 3 else 3 if size < 10 else 4
+    return f"heat {'pos' if value > 0 else 'neg'}{bucket}"
+
+
+def _arrow(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "▲" if value >= 0.05 else "▼" if value <= -0.05 else "●"
+
+
+def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("leaderboard", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
@@ -160,79 +109,176 @@ def render_site(rows: dict[RowKey, Row], targets: dict[str, dict[str, Any]], tit
     )
     env.filters["num"] = lambda v: "–" if v is None else f"{v:.1f}"
     env.filters["signed"] = lambda v: "" if v is None else f"{v:+.1f}"
-    env.filters["sign_class"] = lambda v: "" if v is None or abs(v) < 0.05 else ("pos" if v > 0 else "neg")
-    files: dict[str, bytes] = {"style.css": resources.files("leaderboard").joinpath("static/style.css").read_bytes()}
+    env.filters["heat"] = _heat
+    env.filters["arrow"] = _arrow
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
+    return env
 
-    ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, r.intermediate != BASELINE, r.intermediate))
-    summary: list[dict[str, Any]] = []
-    for row in ordered:
-        base = rows.get((row.model, row.method, BASELINE))
-        cells: list[dict[str, Any]] = []
-        for target in targets:
-            value = row.mean(target)
-            cells.append(
-                {
-                    "value": value,
-                    "std": row.std(target),
-                    "seeds": row.seeds(target),
-                    "english": row.lang_mean(target, "en"),
-                    "delta": None if row.intermediate == BASELINE or base is None else delta(value, base.mean(target)),
-                }
-            )
-        present: list[float] = [c["value"] for c in cells if c["value"] is not None]
-        overall = statistics.fmean(present) if len(present) == len(targets) and present else None
-        base_overall = None
-        if base is not None and row.intermediate != BASELINE:
-            base_values = [v for v in (base.mean(t) for t in targets) if v is not None]
-            base_overall = statistics.fmean(base_values) if len(base_values) == len(targets) else None
-        summary.append({"row": row, "cells": cells, "overall": overall, "overall_delta": delta(overall, base_overall)})
-    pages = page_names(targets)
-    common = {"title": title, "targets": targets, "pages": pages}
-    files["index.html"] = _text(env.get_template("index.html.j2").render(summary=summary, **common))
 
-    for name, info in targets.items():
-        table = []
-        for row in ordered:
-            if name not in row.scores:
-                continue
-            base = rows.get((row.model, row.method, BASELINE))
-            langs = [row.lang_mean(name, lang) for lang in info["languages"]]
-            deltas = None
-            if base is not None and row.intermediate != BASELINE and name in base.scores:
-                deltas = [delta(v, base.lang_mean(name, lang)) for v, lang in zip(langs, info["languages"])]
-                deltas.append(delta(row.mean(name), base.mean(name)))
-            table.append(
-                {
-                    "row": row,
-                    "langs": langs,
-                    "mean": row.mean(name),
-                    "std": row.std(name),
-                    "deltas": deltas,
-                    "seeds": row.seeds(name),
-                }
-            )
-        files[pages[name]] = _text(env.get_template("task.html.j2").render(task=name, info=info, table=table, **common))
+def _static(name: str) -> bytes:
+    return resources.files("leaderboard").joinpath(f"static/{name}").read_bytes()
 
-    board = {
-        "targets": {n: {k: v for k, v in i.items()} for n, i in targets.items()},
+
+def render_site(board: Board, title: str) -> dict[str, bytes]:
+    """Every file of the site, by name: ``index.html`` (the Δ overview), ``about.html`` (how every
+    number is computed), a page per target and per result (provenance), SVG charts, the downloads
+    ``cells.csv``, ``cells.jsonl`` and ``leaderboard.json``, ``style.css`` and ``app.js``."""
+    from harness.charts import overview_chart, target_chart
+    from harness.site_data import load_languages, load_languages_source, load_published
+
+    env = _environment()
+    languages = load_languages()
+    languages_source = load_languages_source()
+    published = load_published()
+    pages = page_names(board.targets)
+    runs = [run for row in board.rows for setting in row.settings.values() for run in setting.runs]
+    cell_pages = page_names([run.cell_id for run in runs], prefix="cell-")
+    charts = page_names(board.targets, prefix="chart-", suffix=".svg")
+    files: dict[str, bytes] = {"style.css": _static("style.css"), "app.js": _static("app.js")}
+    for vendored in sorted(resources.files("leaderboard").joinpath("static").iterdir(), key=lambda p: p.name):
+        if vendored.name.startswith("vendor-"):
+            files[vendored.name] = vendored.read_bytes()
+    alt: dict[str, str] = {}
+    overview = overview_chart(board)
+    if overview is not None:
+        files["chart-overview.svg"], alt["overview"] = overview
+    for name in board.targets:
+        chart = target_chart(board, name)
+        if chart is not None:
+            files[charts[name]], alt[name] = chart
+    reference_rows = [
+        {**row, "scores": {t: row["scores"].get(t) for t in board.targets}}
+        for row in published["rows"]
+        if any(t in board.targets for t in row["scores"])
+    ]
+    common = {
+        "title": title,
+        "board": board,
+        "targets": board.targets,
+        "pages": pages,
+        "cell_pages": cell_pages,
+        "charts": charts,
+        "alt": alt,
+        "categories": CATEGORIES,
+        "languages": languages,
+        "languages_source": languages_source,
+        "published": published,
+        "reference_rows": reference_rows,
+        "replicates": REPLICATES,
+    }
+    files["index.html"] = _text(env.get_template("index.html.j2").render(page="index", **common))
+    files["about.html"] = _text(env.get_template("about.html.j2").render(page="about", **common))
+    for name, info in board.targets.items():
+        rows = [row for row in board.rows if name in row.settings]
+        files[pages[name]] = _text(
+            env.get_template("task.html.j2").render(page="task", task=name, info=info, rows=rows, **common)
+        )
+    for row in board.rows:
+        for name, setting in row.settings.items():
+            for run in setting.runs:
+                files[cell_pages[run.cell_id]] = _text(
+                    env.get_template("cell.html.j2").render(page="cell", row=row, task=name, run=run, **common)
+                )
+    files["leaderboard.json"] = _text(
+        json.dumps(board_json(board), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+    files["cells.csv"] = _text(cells_csv(board))
+    files["cells.jsonl"] = _text(
+        "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in cell_lines(board))
+    )
+    return files
+
+
+def cell_lines(board: Board) -> list[dict[str, Any]]:
+    """One object per result: its row, target, seed, main metric, aggregate and per-language scores."""
+    lines = []
+    for row in board.rows:
+        for name, setting in row.settings.items():
+            for run in setting.runs:
+                lines.append(
+                    {
+                        "cell": run.cell_id,
+                        "model": row.model,
+                        "method": row.method,
+                        "intermediate": row.intermediate,
+                        "target": name,
+                        "seed": run.seed,
+                        "metric": board.targets[name].metric,
+                        "average": run.aggregate,
+                        "languages": {lang: run.scores[lang] for lang in sorted(run.scores)},
+                        "n": {lang: run.sizes[lang] for lang in sorted(run.sizes)},
+                    }
+                )
+    return lines
+
+
+def cells_csv(board: Board) -> str:
+    """Long format: one line per result and language (the average as language ``avg``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "method", "intermediate", "target", "seed", "language", "metric", "score", "n", "cell"])
+    for line in cell_lines(board):
+        keys = [line["model"], line["method"], line["intermediate"], line["target"], line["seed"]]
+        for lang, score in line["languages"].items():
+            writer.writerow([*keys, lang, line["metric"], repr(score), line["n"][lang], line["cell"]])
+        writer.writerow([*keys, "avg", line["metric"], repr(line["average"]), "", line["cell"]])
+    return out.getvalue()
+
+
+def board_json(board: Board) -> dict[str, Any]:
+    """``leaderboard.json``: targets, and per row every number the pages show."""
+
+    def interval(value: Interval | None) -> list[float] | None:
+        return None if value is None else [value.low, value.high]
+
+    return {
+        "targets": {
+            name: {
+                "metric": info.metric,
+                "category": info.category,
+                "languages": list(info.languages),
+                "aggregation": info.aggregation,
+                "train_language": info.train_language,
+            }
+            for name, info in board.targets.items()
+        },
+        "bootstrap": {"replicates": REPLICATES, "level": 0.95},
         "rows": [
             {
-                "model": s["row"].model,
-                "method": s["row"].method,
-                "intermediate": s["row"].intermediate,
-                "scores": {t: c["value"] for t, c in zip(targets, s["cells"])},
-                "std": {t: c["std"] for t, c in zip(targets, s["cells"])},
-                "seeds": {t: c["seeds"] for t, c in zip(targets, s["cells"])},
-                "per_seed": {t: list(s["row"].scores.get(t, [])) for t in targets},
-                "english": {t: c["english"] for t, c in zip(targets, s["cells"])},
-                "delta_vs_baseline": {t: c["delta"] for t, c in zip(targets, s["cells"])},
-                "overall": s["overall"],
+                "model": row.model,
+                "method": row.method,
+                "intermediate": row.intermediate,
+                "rank": row.rank,
+                "overall": row.overall,
+                "overall_delta": row.overall_delta,
+                "categories": row.category_means,
+                "category_deltas": row.category_deltas,
+                "targets": {
+                    name: {
+                        "mean": setting.mean,
+                        "std": setting.std,
+                        "seeds": [run.seed for run in setting.runs],
+                        "per_seed": [run.aggregate for run in setting.runs],
+                        "languages": {lang: setting.lang_mean(lang) for lang in setting.languages},
+                        "worst": setting.worst(),
+                        "delta": None
+                        if name not in row.deltas
+                        else {
+                            "value": row.deltas[name].value,
+                            "interval": interval(row.deltas[name].interval),
+                            "languages": row.deltas[name].languages,
+                            "per_language": {
+                                lang: {"value": value, "interval": interval(bounds)}
+                                for lang, (value, bounds) in row.deltas[name].per_language.items()
+                            },
+                        },
+                    }
+                    for name, setting in row.settings.items()
+                },
             }
-            for s in summary
+            for row in board.rows
         ],
     }
-    files["leaderboard.json"] = _text(json.dumps(board, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    return files
 
 
 def _is_site_file(entry: Path) -> bool:
@@ -308,7 +354,7 @@ def _publish(files: dict[str, bytes], target: Path) -> None:
 
 
 def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboard") -> Path:
-    """Write ``index.html``, one page per target, ``style.css`` and ``leaderboard.json`` to ``out_dir``.
+    """Write the site (:func:`render_site`) for the results in ``results_dir`` to ``out_dir``.
 
     Raises :class:`StiltsError` (the CLI's clean ``error: ...``) for bad input: no results, an
     invalid one (:class:`~harness.errors.SpecError`, naming file and pointer), an output path that
@@ -322,7 +368,7 @@ def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboar
         results = load_results(results_dir, exclude=[target])
         if not results:
             raise StiltsError(f"no result files found in {results_dir}")
-        files = render_site(*collect(results), title=title)
+        files = render_site(build_board(results), title=title)
         _publish(files, target)
     except OSError as exc:
         raise StiltsError(f"cannot build the leaderboard in {out_dir}: {exc}") from exc

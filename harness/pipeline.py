@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_json_atomic
 from harness.data import DataResolver, SourcePlan, enable_offline_mode, fingerprint_of, offline_mode
 from harness.errors import DataError, MissingResourcesError
 from harness.experiment import BASELINE, Cell, Experiment, Target, hashed_training
@@ -27,6 +28,7 @@ from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.stages import StageKey, StageRecord, StageStore, stage_log
 from harness.tasks import TaskSpec, content_hash
+from harness.units import UNITS_FILE, Units, has_unit_statistics, main_units
 
 log = logging.getLogger("stilts.pipeline")
 
@@ -45,8 +47,12 @@ class Pipeline:
         offline: bool = False,
         device: str | None = None,
         reporter: RunReporter | None = None,
+        prune_target_weights: bool = False,
     ):
+        """``prune_target_weights``: delete a target stage's weights once its cell's result is
+        written (its evaluations are cached; a later run that needs them trains the stage again)."""
         self.catalog, self.experiment = catalog, experiment
+        self.prune_target_weights = prune_target_weights
         #: receives the run's progress events (:mod:`harness.progress`); silent by default
         self.reporter: RunReporter = reporter if reporter is not None else SilentReporter()
         self.resolver = DataResolver(catalog, experiment.data_dir(data_dir))
@@ -261,23 +267,15 @@ class Pipeline:
         )
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
-    def eval_stage(
-        self,
-        task: TaskSpec,
-        model_ref: ModelRef,
-        model_id: str,
-        lang: str,
-        config: dict[str, Any],
-        handle_cache: dict[str, ModelHandle],
-    ) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]]]:
-        from harness.train import score
-
+    def eval_key(self, task: TaskSpec, model_id: str, lang: str, config: dict[str, Any]) -> StageKey:
+        """The key of the evaluation of ``task`` in ``lang`` with the model ``model_id``."""
         plan = self.resolver.plan(task, "eval", lang)
         assert plan is not None  # preflight checked
-        task_type = self.catalog.task_type(task.task_type)
-        tune_plan = self.resolver.plan(task, "tune", lang) if task_type.tune_split else None
+        tune_plan = (
+            self.resolver.plan(task, "tune", lang) if self.catalog.task_type(task.task_type).tune_split else None
+        )
         settings = self.settings(task, config)
-        key = StageKey(
+        return StageKey(
             "eval",
             {
                 "model": model_id,
@@ -294,6 +292,26 @@ class Pipeline:
                 },
             },
         )
+
+    def eval_stage(
+        self,
+        task: TaskSpec,
+        model_ref: ModelRef,
+        model_id: str,
+        lang: str,
+        config: dict[str, Any],
+        handle_cache: dict[str, ModelHandle],
+    ) -> tuple[dict[str, float], StageRecord, list[dict[str, Any]], Units | None]:
+        """Evaluate (or reuse the evaluation of) ``task`` in ``lang``: the scores, the stage, the
+        data provenance and the main score's per-example statistics (:mod:`harness.units`)."""
+        from harness.train import score
+
+        plan = self.resolver.plan(task, "eval", lang)
+        assert plan is not None  # preflight checked
+        task_type = self.catalog.task_type(task.task_type)
+        tune_plan = self.resolver.plan(task, "tune", lang) if task_type.tune_split else None
+        settings = self.settings(task, config)
+        key = self.eval_key(task, model_id, lang, config)
         reused = True
         with self.store.build(key) as work:
             if work is not None:
@@ -310,20 +328,44 @@ class Pipeline:
                     extra = {"tune": self.load_split(task, "tune", lang, None)[0]} if tune_plan else {}
                     predictions = task_type.predict(task, handle_cache["handle"], records, settings, **extra)
                     metrics = [self.catalog.metric(name) for name in task.metrics]
-                    scores = score(task, metrics, predictions, task_type.references(task, records), lang)
+                    references = task_type.references(task, records)
+                    scores = score(task, metrics, predictions, references, lang)
                     scores_out = {"n": len(records), **scores}  # a metric may count n itself (BUCC: gold pairs)
                     (work / "scores.json").write_text(json.dumps(scores_out, indent=2), encoding="utf-8")
                     (work / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
+                    stats = main_units(
+                        task.main_metric, metrics, predictions, references, lang, scores[task.main_metric]
+                    )
+                    (work / UNITS_FILE).write_text(json.dumps({"units": stats}), encoding="utf-8")
                     used = [p.provenance() for p in (plan, tune_plan) if p]  # BUCC: the threshold's split too
                     (work / "data.json").write_text(json.dumps(used, indent=2), encoding="utf-8")
         folder = self.store.path(key)
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
+        if not (folder / UNITS_FILE).is_file():  # made before stilts kept them: derive them once
+            self.backfill_units(task, lang, config, folder, scores)
+        stats = json.loads((folder / UNITS_FILE).read_text(encoding="utf-8"))["units"]
         info = self.store.info(key)
         self.reporter.stage_finished(
             kind="eval", task=task.name, hash=key.hash, wall_s=info["wall_time_s"], reused=reused, detail=lang
         )
-        return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance
+        return scores, StageRecord("eval", key.hash, str(folder), info["wall_time_s"], reused), provenance, stats
+
+    def backfill_units(
+        self, task: TaskSpec, lang: str, config: dict[str, Any], folder: Path, scores: dict[str, float]
+    ) -> None:
+        """Write the per-example statistics of an evaluation stage made before stilts kept them,
+        from its stored predictions and the same evaluation records (derived data: the stage's
+        scores and predictions are untouched)."""
+        metrics = [self.catalog.metric(name) for name in task.metrics]
+        stats = None
+        if any(has_unit_statistics(m) for m in metrics if task.main_metric in m.higher_is_better):
+            task_type = self.catalog.task_type(task.task_type)
+            records, _ = self.load_split(task, "eval", lang, config.get("max_eval_examples"))
+            predictions = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
+            references = task_type.references(task, records)
+            stats = main_units(task.main_metric, metrics, predictions, references, lang, scores[task.main_metric])
+        write_json_atomic(folder / UNITS_FILE, {"units": stats})
 
     # -- cells -----------------------------------------------------------------------------
     def run_cell(self, cell: Cell) -> Path:
@@ -357,31 +399,39 @@ class Pipeline:
         target_cfg = exp.training(target_task, "target", cell.target)
         dev: dict[str, float] = {}
         model_ref, model_id = start_ref, start_id
-        if target_type.trainable:
-            dev_languages = (
-                self.eval_languages(target_task, cell.target) if target_cfg["selection"] == "target_dev" else None
-            )
-            model_ref, record, dev, target_data, labels = self.train_stage(
-                "target", target_task, start_ref, start_id, target_cfg, cell.seed, dev_languages
-            )
-            if target_task.labels_from_train:
-                target_task = target_task.with_labels(labels)
-            model_id = f"stage:target:{record.hash}"
-            stages.append(record)
-            data += target_data
-        languages: dict[str, dict[str, float]] = {}
-        handle_cache: dict[str, ModelHandle] = {}
         langs = [
             lang
             for lang in self.eval_languages(target_task, cell.target)
             if lang not in self.skipped.get(target_task.name, [])
         ]
+        trained: StageRecord | None = None
+        if target_type.trainable:
+            dev_languages = (
+                self.eval_languages(target_task, cell.target) if target_cfg["selection"] == "target_dev" else None
+            )
+            train_args = ("target", target_task, start_ref, start_id, target_cfg, cell.seed, dev_languages)
+            model_ref, trained, dev, target_data, labels = self.train_stage(*train_args)
+            if target_task.labels_from_train:
+                target_task = target_task.with_labels(labels)
+            model_id = f"stage:target:{trained.hash}"
+            if self.store.weights_pruned(trained) and not all(
+                self.store.is_done(self.eval_key(target_task, model_id, lang, target_cfg)) for lang in langs
+            ):  # an evaluation needs the pruned weights: train the stage again (stages are deterministic)
+                self.store.discard(trained)
+                model_ref, trained, dev, target_data, labels = self.train_stage(*train_args)
+            stages.append(trained)
+            data += target_data
+        languages: dict[str, dict[str, float]] = {}
+        handle_cache: dict[str, ModelHandle] = {}
         config["target"]["languages"] = langs
+        units: dict[str, Units] = {}
         for lang in langs:
-            scores, record, provenance = self.eval_stage(
+            scores, record, provenance, stats = self.eval_stage(
                 target_task, model_ref, model_id, lang, target_cfg, handle_cache
             )
             languages[lang] = scores
+            if stats is not None:
+                units[lang] = stats
             stages.append(record)
             data += provenance
             self.reporter.language_scored(
@@ -391,7 +441,10 @@ class Pipeline:
                 value=scores[target_task.main_metric],
                 cached=record.reused,
             )
-        return self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg)
+        path = self.write_cell_result(cell, target_task, languages, dev, config, stages, data, target_cfg, units)
+        if trained is not None and self.prune_target_weights:
+            self.store.prune_weights(trained)
+        return path
 
     def write_cell_result(
         self,
@@ -403,7 +456,10 @@ class Pipeline:
         stages: list[StageRecord],
         data: list[dict[str, Any]],
         target_cfg: dict[str, Any],
+        units: dict[str, Units] | None = None,
     ) -> Path:
+        """Write the cell's result file. ``units``: per language, the main score's per-example
+        statistics (for the leaderboard's bootstrap intervals)."""
         import torch
 
         from harness.provenance import device_description, git_revision, package_versions
@@ -438,6 +494,7 @@ class Pipeline:
             "skipped_languages": self.skipped.get(task.name, []),
             "aggregate": aggregate(languages, task.main_metric, task.aggregation, task.train_language),
             "dev": dev,
+            "units": units or {},
             "config": config,
             "config_hash": content_hash(config, length=20),
             "stages": [asdict(s) for s in stages],

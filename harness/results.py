@@ -15,6 +15,7 @@ from typing import Any
 from harness.atomic import write_json_atomic
 from harness.errors import SpecError, SpecIssue
 from harness.specs import load_schema, pointer_segment, read_json, schema_issues, short_value, validate_data
+from harness.units import WIDTH, score_of
 
 SCHEMA_VERSION = 1
 
@@ -148,6 +149,20 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
             short_value(agg["mean"]),
             f"{expected['mean']!r}, the {aggregation['mean']} mean of /languages/*/{pointer_segment(metric)}",
         )
+    for lang, stats in result.get("units", {}).items():
+        pointer = f"/units/{pointer_segment(lang)}"
+        width = WIDTH[stats["combine"]]
+        bad_row = next((i for i, row in enumerate(stats["values"]) if len(row) != width), None)
+        if lang not in languages:
+            add(pointer, short_value(lang), "a language that has scores in /languages")
+        elif bad_row is not None:
+            add(f"{pointer}/values/{bad_row}", short_value(stats["values"][bad_row]), f"{width} number(s) per example")
+        elif abs(score_of(stats) - languages[lang][metric]) > 1e-6:
+            add(
+                pointer,
+                f"statistics giving {score_of(stats)!r}",
+                f"statistics that reproduce /languages/{pointer_segment(lang)}/{pointer_segment(metric)}",
+            )
     return issues
 
 

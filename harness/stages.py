@@ -45,6 +45,21 @@ class StageKey:
         return content_hash({"kind": self.kind, "format": STAGE_FORMAT, **self.inputs}, length=20)
 
 
+@dataclass
+class StageRecord:
+    kind: str
+    hash: str
+    path: str
+    wall_time_s: float
+    reused: bool
+
+
+#: Written into a stage folder whose model weights were deleted (``stilts run --prune-target-weights``).
+PRUNED = "weights-pruned.json"
+#: Model files that hold weights; configuration and tokenizer files stay.
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
 class StageStore:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -57,6 +72,34 @@ class StageStore:
 
     def info(self, key: StageKey) -> dict[str, Any]:
         return json.loads((self.path(key) / MARKER).read_text(encoding="utf-8"))
+
+    def weights_pruned(self, record: StageRecord) -> bool:
+        """True when the stage's ``model/`` weights were deleted by :meth:`prune_weights`."""
+        return (Path(record.path) / PRUNED).is_file()
+
+    def prune_weights(self, record: StageRecord) -> None:
+        """Delete a finished stage's model weights, keeping its marker, report and scores. The
+        stage stays done; whoever needs the weights again must :meth:`discard` it and rebuild it."""
+        folder = Path(record.path)
+        with FileLock(str(folder) + ".lock"):
+            removed = sorted(
+                (path for pattern in WEIGHT_PATTERNS for path in (folder / "model").glob(pattern)),
+                key=lambda path: path.name,
+            )
+            sizes = {path.name: path.stat().st_size for path in removed}
+            (folder / PRUNED).write_text(
+                canonical_json({"removed": sizes, "pruned_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}),
+                encoding="utf-8",
+            )
+            for path in removed:
+                path.unlink()
+
+    def discard(self, record: StageRecord) -> None:
+        """Delete a stage so that the next :meth:`build` of its key starts afresh."""
+        folder = Path(record.path)
+        with FileLock(str(folder) + ".lock"):
+            if folder.is_dir():
+                shutil.rmtree(folder)
 
     @contextmanager
     def build(self, key: StageKey) -> Iterator[Path | None]:
@@ -91,15 +134,6 @@ class StageStore:
             shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)  # only needed while unfinished
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)
-
-
-@dataclass
-class StageRecord:
-    kind: str
-    hash: str
-    path: str
-    wall_time_s: float
-    reused: bool
 
 
 @contextmanager

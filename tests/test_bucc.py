@@ -57,6 +57,21 @@ def test_bucc_corpus_format_errors(tmp_path: Path) -> None:
         list(BuccCorpus().read({"source": tmp_path / "s", "target": tmp_path / "t"}, {}))
 
 
+def test_max_distractors_keeps_every_gold_sentence_and_the_first_others(tmp_path: Path) -> None:
+    (tmp_path / "s").write_text("s1\ta\ns2\tb\ns3\tc\ns4\td\n", encoding="utf-8")
+    (tmp_path / "t").write_text("t1\tw\nt2\tx\nt3\ty\nt4\tz\n", encoding="utf-8")
+    (tmp_path / "g").write_text("s4\tt2\n", encoding="utf-8")
+    files = {"source": tmp_path / "s", "target": tmp_path / "t", "gold": tmp_path / "g"}
+    [corpus] = BuccCorpus().read(files, {"max_distractors": 1})
+    assert corpus["source"] == [["s1", "a"], ["s4", "d"]]
+    assert corpus["target"] == [["t1", "w"], ["t2", "x"]]
+    assert corpus["gold"] == [["s4", "t2"]]
+    [whole] = BuccCorpus().read(files, {})
+    assert len(whole["source"]) == len(whole["target"]) == 4
+    with pytest.raises(DataError, match="max_distractors needs a gold file"):
+        list(BuccCorpus().read({"source": tmp_path / "s", "target": tmp_path / "t"}, {"max_distractors": 1}))
+
+
 def write_corpus(folder: Path, name: str, pairs: list[tuple[str, str]], noise: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.src").write_text("".join(f"s-{i}\t{a}\n" for i, (a, _) in enumerate(pairs)), encoding="utf-8")

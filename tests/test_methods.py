@@ -176,13 +176,15 @@ def test_leaderboard_gives_mean_and_std_over_seeds(catalog, tiny_model_dir: Path
         result = json.loads(json.dumps(template))
         result["cell"].update(seed=seed, id=f"tiny__full__none__qs-tatoeba__seed{seed}")
         result["languages"]["de"]["retrieval_accuracy"] = result["aggregate"]["mean"] = score
+        result["units"] = {}  # the faked scores have no per-example statistics
         write_json(path.parent / f"seed{seed}.json", result)
     index = build_site(tmp_path / "results", tmp_path / "site")
     [row] = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
-    assert row["seeds"]["qs-tatoeba"] == 3 and sorted(row["per_seed"]["qs-tatoeba"]) == [40.0, 44.0, 45.0]
-    assert row["scores"]["qs-tatoeba"] == pytest.approx(43.0)
-    assert row["std"]["qs-tatoeba"] == pytest.approx(statistics.stdev([40.0, 44.0, 45.0]))
-    assert "± 2.6 (3 seeds)" in index.read_text()
+    target = row["targets"]["qs-tatoeba"]
+    assert target["seeds"] == [1, 2, 3] and target["per_seed"] == [40.0, 44.0, 45.0]
+    assert target["mean"] == pytest.approx(43.0)
+    assert target["std"] == pytest.approx(statistics.stdev([40.0, 44.0, 45.0]))
+    assert "43.0<small> ± 2.6</small><br><small>n=3 seeds</small>" in index.read_text()
 
 
 def test_rerun_reproduces_a_result_from_its_stored_configuration(

@@ -10,6 +10,7 @@ import pytest
 from harness.errors import MissingResourcesError, SpecError
 from harness.experiment import load_experiment
 from harness.results import load_results
+from harness.units import score_of
 from tests.helpers import make_pipeline, write_json
 
 
@@ -37,6 +38,57 @@ def test_end_to_end_then_everything_is_reused(catalog, tiny_experiment: Path, tm
         result = json.loads(path.read_text())
         assert all(stage["reused"] for stage in result["stages"])
         assert result["languages"] == before[path.name]
+
+
+def test_results_carry_per_example_statistics_also_for_older_evaluation_stages(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["intermediate"] = ["none"]
+    exp_path = write_json(tmp_path / "units.json", experiment)
+    first = {p.name: json.loads(p.read_text()) for p in make_pipeline(catalog, exp_path, tmp_path).run()}
+    for result in first.values():
+        metric = result["task"]["main_metric"]
+        assert set(result["units"]) == set(result["languages"])
+        for lang, stats in result["units"].items():
+            assert len(stats["values"]) == result["languages"][lang]["n"]
+            assert score_of(stats) == pytest.approx(result["languages"][lang][metric], abs=1e-9)
+    # evaluation stages made before stilts kept the statistics get them from their predictions
+    removed = list((tmp_path / "runs" / "eval").glob("*/units.json"))
+    assert removed
+    for path in removed:
+        path.unlink()
+    again = {p.name: json.loads(p.read_text()) for p in make_pipeline(catalog, exp_path, tmp_path).run()}
+    assert {n: r["units"] for n, r in again.items()} == {n: r["units"] for n, r in first.items()}
+    assert all(stage["reused"] for r in again.values() for stage in r["stages"])
+
+
+def test_pruned_target_weights_are_retrained_only_when_an_evaluation_needs_them(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["intermediate"] = ["none"]
+    experiment["targets"] = [{"task": "qs-paws", "languages": ["en", "de"]}]
+    exp_path = write_json(tmp_path / "prune.json", experiment)
+    [path] = make_pipeline(catalog, exp_path, tmp_path, prune_target_weights=True).run()
+    first = json.loads(path.read_text())
+    target = Path(first["stages"][0]["path"])
+    assert (target / "weights-pruned.json").is_file() and (target / "stage.json").is_file()
+    assert not list((target / "model").glob("*.safetensors")) and (target / "model" / "config.json").is_file()
+    # every evaluation is cached: nothing is trained again and the weights stay pruned
+    [path] = make_pipeline(catalog, exp_path, tmp_path).run()
+    again = json.loads(path.read_text())
+    assert all(stage["reused"] for stage in again["stages"]) and again["languages"] == first["languages"]
+    assert (target / "weights-pruned.json").is_file()
+    # a new language needs the weights: the target stage is trained again, identically
+    experiment["targets"][0]["languages"] = ["en", "de", "fr"]
+    write_json(exp_path, experiment)
+    [path] = make_pipeline(catalog, exp_path, tmp_path).run()
+    third = json.loads(path.read_text())
+    assert third["stages"][0]["hash"] == first["stages"][0]["hash"] and not third["stages"][0]["reused"]
+    assert not (target / "weights-pruned.json").exists() and list((target / "model").glob("*.safetensors"))
+    assert {lang: third["languages"][lang] for lang in ("en", "de")} == first["languages"]
+    assert third["dev"] == first["dev"]
 
 
 def test_interrupted_stage_restarts_cleanly(
@@ -162,7 +214,7 @@ def test_leaderboard_escapes_and_refuses_invalid_results(catalog, tiny_model_dir
     assert (tmp_path / "site" / "task-qs-tatoeba.html").is_file() and (tmp_path / "site" / "style.css").is_file()
     assert "http://" not in html and "https://" not in html  # opens from file://, no CDN
     board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
-    assert board["rows"][0]["english"] == {"qs-tatoeba": None}  # tatoeba has no English side
+    assert "en" not in board["rows"][0]["targets"]["qs-tatoeba"]["languages"]  # tatoeba has no English side
 
     bad = tmp_path / "results" / "escape" / "broken.json"
     bad.write_text(json.dumps({"schema_version": 1, "experiment": "x"}))

@@ -9,7 +9,7 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
-from plugins.formats.textio import NO_OPTIONS, open_text
+from plugins.formats.textio import open_text
 
 
 def read_pairs(path: Path, what: str) -> list[list[str]]:
@@ -30,7 +30,19 @@ class BuccCorpus(DataFormat):
     """One record per corpus: ``{"source": [[id, sentence]...], "target": [...], "gold": [[source_id,
     target_id]...]}``; mining needs the whole corpus at once. Files: ``source``, ``target``, ``gold``."""
 
-    options_schema = NO_OPTIONS
+    options_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "max_distractors": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 1000000000,
+                "description": "Keep every sentence of a gold pair and only the first N other sentences of each "
+                "side (a smaller, easier corpus for quick runs; needs the gold file).",
+            }
+        },
+    }
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         missing = [role for role in ("source", "target") if role not in files]
@@ -38,11 +50,28 @@ class BuccCorpus(DataFormat):
         if missing or extra:
             shown = ", ".join(f"{role}={path}" for role, path in files.items())
             raise DataError(f"format 'bucc_corpus' reads the files source, target and (optionally) gold; got {shown}")
-        yield {
-            "source": read_pairs(files["source"], "id<TAB>sentence"),
-            "target": read_pairs(files["target"], "id<TAB>sentence"),
-            "gold": read_pairs(files["gold"], "source_id<TAB>target_id") if "gold" in files else [],
-        }
+        source = read_pairs(files["source"], "id<TAB>sentence")
+        target = read_pairs(files["target"], "id<TAB>sentence")
+        gold = read_pairs(files["gold"], "source_id<TAB>target_id") if "gold" in files else []
+        limit = options.get("max_distractors")
+        if limit is not None:
+            if "gold" not in files:
+                raise DataError(f"format 'bucc_corpus': max_distractors needs a gold file ({files['source']})")
+            source = keep_gold_and_first(source, {pair[0] for pair in gold}, limit)
+            target = keep_gold_and_first(target, {pair[1] for pair in gold}, limit)
+        yield {"source": source, "target": target, "gold": gold}
+
+
+def keep_gold_and_first(sentences: list[list[str]], gold_ids: set[str], limit: int) -> list[list[str]]:
+    """The sentences whose id is in ``gold_ids`` and the first ``limit`` others, in file order."""
+    kept, others = [], 0
+    for sentence_id, text in sentences:
+        if sentence_id in gold_ids:
+            kept.append([sentence_id, text])
+        elif others < limit:
+            kept.append([sentence_id, text])
+            others += 1
+    return kept
 
 
 @hookimpl

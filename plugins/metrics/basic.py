@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from harness import hookimpl
 from harness.interfaces import Entry, Metric
+from harness.units import Units, units
 
 
 class Accuracy(Metric):
@@ -25,6 +26,11 @@ class Accuracy(Metric):
             raise ValueError("accuracy of an empty set is undefined")
         correct = sum(int(p == r) for p, r in zip(predictions, references))
         return {"accuracy": 100.0 * correct / len(references)}
+
+    def unit_statistics(
+        self, predictions: Sequence[int], references: Sequence[int], language: str | None = None
+    ) -> Units | None:
+        return units("mean", [[float(p == r)] for p, r in zip(predictions, references)])
 
 
 class RetrievalAccuracy(Metric):
@@ -57,9 +63,18 @@ class RetrievalAccuracy(Metric):
             "retrieval_accuracy_both": (forward + backward) / 2,
         }
 
+    def unit_statistics(
+        self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None
+    ) -> Units | None:
+        """One row per English query: 1 when its nearest neighbour is its translation."""
+        return units("mean", [[float(f == r)] for f, r in zip(predictions["en_to_xx"], references)])
+
 
 class BuccF1(Metric):
-    """Precision, recall and F1 of mined pairs against the gold pairs (BUCC 2018 / XTREME)."""
+    """Precision, recall and F1 of mined pairs against the gold pairs (BUCC 2018 / XTREME).
+
+    No per-example statistics: the mined pairs and the threshold are properties of the whole
+    corpus, so BUCC scores get no bootstrap interval."""
 
     higher_is_better = {
         "bucc_f1": True,

@@ -24,6 +24,7 @@ from functools import cache
 
 from harness import hookimpl
 from harness.interfaces import Entry, Metric
+from harness.units import Units, units
 
 SQUAD_PUNCT = frozenset(string.punctuation)
 MLQA_ARTICLES = {
@@ -82,6 +83,18 @@ def token_f1(pred: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def f1_per_question(predictions: dict[str, str], references: Sequence[dict], f1: Callable[[str, str], float]) -> Units:
+    """Per question (in reference order) its best F1 over the gold answers; 0 when unanswered:
+    the rows whose mean is the official scripts' F1."""
+    return units(
+        "mean",
+        [
+            [max(f1(predictions[ref["id"]], gold) for gold in ref["answers"]) if ref["id"] in predictions else 0.0]
+            for ref in references
+        ],
+    )
+
+
 def best_over_golds(
     predictions: dict[str, str],
     references: Sequence[dict],
@@ -112,6 +125,11 @@ class SquadV1(Metric):
         )
         return {"squad_f1": f1, "squad_em": em}
 
+    def unit_statistics(self, predictions, references, language: str | None = None) -> Units | None:
+        return f1_per_question(
+            predictions, references, lambda p, g: token_f1(squad_normalize(p).split(), squad_normalize(g).split())
+        )
+
 
 def v2_f1(pred: str, gold: str) -> float:
     p, g = squad_normalize(pred).split() if pred else [], squad_normalize(gold).split() if gold else []
@@ -132,11 +150,13 @@ class SquadV2(Metric):
         "no_ans_n": None,
     }
 
-    def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
-        def golds(ref: dict) -> list[str]:
-            return [a for a in ref["answers"] if squad_normalize(a)] or [""]
+    @staticmethod
+    def with_empty_gold(references: Sequence[dict]) -> list[dict]:
+        """References whose answers are all empty get the one gold answer "" (unanswerable)."""
+        return [{"id": r["id"], "answers": [a for a in r["answers"] if squad_normalize(a)] or [""]} for r in references]
 
-        refs = [{"id": r["id"], "answers": golds(r)} for r in references]
+    def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
+        refs = self.with_empty_gold(references)
         em_fn = lambda p, g: float(squad_normalize(p) == squad_normalize(g))  # noqa: E731
         em, f1 = best_over_golds(predictions, refs, em_fn, v2_f1)
         scores = {"squad_v2_f1": f1, "squad_v2_em": em}
@@ -148,6 +168,9 @@ class SquadV2(Metric):
                 sub_em, sub_f1 = best_over_golds(predictions, subset, em_fn, v2_f1)
                 scores |= {f"{name}_f1": sub_f1, f"{name}_em": sub_em, f"{name}_n": float(len(subset))}
         return scores
+
+    def unit_statistics(self, predictions, references, language: str | None = None) -> Units | None:
+        return f1_per_question(predictions, self.with_empty_gold(references), v2_f1)
 
 
 class Mlqa(Metric):
@@ -163,6 +186,13 @@ class Mlqa(Metric):
             lambda p, g: token_f1(mlqa_tokens(p, language), mlqa_tokens(g, language)),
         )
         return {"mlqa_f1": f1, "mlqa_em": em}
+
+    def unit_statistics(self, predictions, references, language: str | None = None) -> Units | None:
+        if language is None:
+            raise ValueError("the MLQA scorer needs the answer language")
+        return f1_per_question(
+            predictions, references, lambda p, g: token_f1(mlqa_tokens(p, language), mlqa_tokens(g, language))
+        )
 
 
 @hookimpl

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from harness import hookimpl
 from harness.interfaces import Entry, Metric
+from harness.units import Units, units
 
 
 def scored_pairs(
@@ -50,6 +51,20 @@ class SeqevalF1(Metric):
                 "unscored_words": float(unscored),
             }
 
+    def unit_statistics(self, predictions, references, language: str | None = None) -> Units | None:
+        """Per sentence: chunks right, chunks predicted, gold chunks (seqeval's own chunking; a
+        chunk never crosses a sentence, so the sums are seqeval's micro counts)."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        gold, pred, _ = scored_pairs(predictions, references)
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for gold_tags, pred_tags in zip(gold, pred):
+                gold_chunks, pred_chunks = set(get_entities(gold_tags)), set(get_entities(pred_tags))
+                rows.append([len(gold_chunks & pred_chunks), len(pred_chunks), len(gold_chunks)])
+        return units("f1", rows)
+
 
 class TokenAccuracy(Metric):
     """Share of words whose tag is right (the usual POS accuracy; reported beside seqeval F1)."""
@@ -61,6 +76,10 @@ class TokenAccuracy(Metric):
         total = sum(len(s) for s in gold)
         correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
         return {"token_accuracy": 100.0 * correct / total if total else 0.0}
+
+    def unit_statistics(self, predictions, references, language: str | None = None) -> Units | None:
+        gold, pred, _ = scored_pairs(predictions, references)
+        return units("ratio", [[sum(g == p for g, p in zip(gs, ps)), len(gs)] for gs, ps in zip(gold, pred)])
 
 
 @hookimpl

@@ -51,6 +51,7 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import Entry, Head, Metric, RunSettings, TaskType
+from harness.units import Units, units
 from plugins.tasktypes.retrieval import LAYER_OPTION
 
 K = 20
@@ -285,6 +286,15 @@ class LAReQAMap20(Metric):
             "n": len(scores),
             "pool_size": int(predictions.get("pool_size", 0)),
         }
+
+    def unit_statistics(
+        self, predictions: dict[str, Any], references: dict[str, Sequence[str]], language: str | None = None
+    ) -> Units | None:
+        """Per question (in reference order) its average precision at 20."""
+        rankings = predictions["rankings"]
+        return units(
+            "mean", [[average_precision_at_k(set(relevant), rankings[q], K)] for q, relevant in references.items()]
+        )
 
 
 @hookimpl

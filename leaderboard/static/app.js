@@ -1,0 +1,1 @@
+/* stilts leaderboard: progressive enhancement only; every number is in the HTML without it. */
