@@ -179,6 +179,7 @@ def run(
         list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
     ] = None,
     target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Only these seeds of the experiment.")] = None,
     prune_target_weights: Annotated[
         bool,
         typer.Option(
@@ -202,7 +203,7 @@ def run(
     out = _output_console(quiet, verbose, plain)
     catalog = State.catalog()
     path = catalog.experiment_path(experiment)
-    exp = load_experiment(path, catalog).restricted(intermediate, target)
+    exp = load_experiment(path, catalog).restricted(intermediate, target, seed)
     if experiment == QUICKSTART and site is None:
         site = Path("site")
     if not quiet:
@@ -515,6 +516,22 @@ def leaderboard_build(
 
     index = build_site(results_dir, out, title=title)
     console.print(f"leaderboard: {e(index.resolve())}")
+
+
+@board_app.command("table")
+def leaderboard_table(
+    results_dir: Annotated[Path, typer.Argument(help="Folder of result JSON files.")],
+) -> None:
+    """Print the scores (mean ± sd over seeds) and Δ vs baseline with 95% paired bootstrap
+    intervals as Markdown tables, from a results folder (the numbers the site shows)."""
+    from harness.comparison import build_board
+    from harness.report import markdown_tables
+    from harness.results import load_results
+
+    results = load_results(results_dir)
+    if not results:
+        raise StiltsError(f"no result files found in {results_dir}")
+    sys.stdout.write(markdown_tables(build_board(results)))
 
 
 def main() -> None:

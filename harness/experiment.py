@@ -173,9 +173,17 @@ class Experiment:
             for target in self.targets
         ]
 
-    def restricted(self, intermediate: list[str] | None, targets: list[str] | None) -> Experiment:
-        """The same experiment limited to some intermediate and target tasks (e.g. one tox cell)."""
+    def restricted(
+        self, intermediate: list[str] | None, targets: list[str] | None, seeds: list[int] | None = None
+    ) -> Experiment:
+        """The same experiment limited to some intermediate and target tasks and seeds (e.g. one
+        tox cell, or the seeds done so far)."""
         data = dict(self.data)
+        if seeds:
+            unknown_seeds = [seed for seed in seeds if seed not in self.seeds]
+            if unknown_seeds:
+                raise UnknownNameError(f"seed of experiment {self.name!r}", str(unknown_seeds[0]), map(str, self.seeds))
+            data["seeds"] = [seed for seed in self.seeds if seed in seeds]
         for kind, names, current in (
             ("intermediate", intermediate, self.intermediate),
             ("targets", targets, [t.task for t in self.targets]),

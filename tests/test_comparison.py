@@ -141,3 +141,19 @@ def test_site_shows_heatmap_cues_intervals_published_rows_charts_and_downloads(t
     assert b"config_hash" not in site[cell_pages[0]] and b"0123456789abcdef" in site[cell_pages[0]]
     build_site(results, tmp_path / "again")
     assert site_bytes(tmp_path / "again") == site  # deterministic, charts included
+
+
+def test_markdown_tables_show_scores_deltas_and_intervals(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    for seed in (1, 2):
+        write_result(tmp_path, with_units(make_result(seed=seed, scores={"de": 50.0, "fr": 50.0})))
+        better = make_result(intermediate="mnli", seed=seed, scores={"de": 90.0, "fr": 87.5 + 2.5 * seed})
+        write_result(tmp_path, with_units(better))
+    output = CliRunner().invoke(app, ["leaderboard", "table", str(tmp_path)]).output
+    assert "| none | 50.0 ± 0.0 | 50.0 |" in output
+    assert "| mnli | 90.6 ± 0.9 | 90.6 |" in output
+    [delta_line] = [line for line in output.splitlines() if line.startswith("| mnli | **+40.6 [")]
+    assert delta_line.endswith("| +40.6 |")

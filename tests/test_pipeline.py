@@ -234,3 +234,15 @@ def test_prefetch_and_tasks_show_report_local_sources(tmp_path: Path) -> None:
     shown = CliRunner().invoke(app, ["tasks", "show", "xnli", "--data-dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "facebook/xnli" in shown.output and "hub" in shown.output  # no local files: the hub source is used
+
+
+def test_run_can_be_restricted_to_some_seeds(catalog, tiny_experiment: Path, tmp_path: Path) -> None:
+    from harness.errors import UnknownNameError
+
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["seeds"] = [1, 2, 3]
+    exp = load_experiment(write_json(tmp_path / "seeds.json", experiment), catalog)
+    assert exp.restricted(None, None, [3, 1]).seeds == [1, 3]
+    assert {cell.seed for cell in exp.restricted(["none"], ["qs-paws"], [2]).cells()} == {2}
+    with pytest.raises(UnknownNameError, match="unknown seed of experiment 'tiny' '4'"):
+        exp.restricted(None, None, [4])
