@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.atomic import write_json_atomic
 from harness.errors import SpecError, SpecIssue
 from harness.specs import load_schema, pointer_segment, read_json, schema_issues, short_value, validate_data
@@ -68,6 +70,15 @@ def _same(stored: float | None, expected: float | None) -> bool:
     if stored is None or expected is None:
         return stored is None and expected is None
     return math.isclose(stored, expected, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def finite_numbers(rows: list[list[Any]]) -> bool:
+    """True when every value of ``rows`` (equal-length lists) is a finite number."""
+    try:
+        array = np.asarray(rows)
+    except ValueError:
+        return False
+    return array.dtype.kind in "if" and bool(np.isfinite(array).all())
 
 
 def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
@@ -152,11 +163,15 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
     for lang, stats in result.get("units", {}).items():
         pointer = f"/units/{pointer_segment(lang)}"
         width = WIDTH[stats["combine"]]
-        bad_row = next((i for i, row in enumerate(stats["values"]) if len(row) != width), None)
+        bad_row = next(
+            (i for i, row in enumerate(stats["values"]) if not isinstance(row, list) or len(row) != width), None
+        )
         if lang not in languages:
             add(pointer, short_value(lang), "a language that has scores in /languages")
         elif bad_row is not None:
             add(f"{pointer}/values/{bad_row}", short_value(stats["values"][bad_row]), f"{width} number(s) per example")
+        elif not finite_numbers(stats["values"]):
+            add(f"{pointer}/values", "a value that is not a finite number", f"rows of {width} finite number(s)")
         elif abs(score_of(stats) - languages[lang][metric]) > 1e-6:
             add(
                 pointer,
