@@ -116,8 +116,10 @@ def main() -> None:
         build_site(folder, Path(tmp) / "site")
         total = time.perf_counter() - started
     rows = len(models) * len(intermediates)
-    print(f"{count} results: {rows} rows x {len(targets)} targets x {len(seeds)} seeds, {len(langs)} languages x "
-          f"{args.examples} examples")
+    print(
+        f"{count} results: {rows} rows x {len(targets)} targets x {len(seeds)} seeds, {len(langs)} languages x "
+        f"{args.examples} examples"
+    )
     print(f"plain json.load of every file: {plain:.2f} s")
     print(f"stilts load + validate: {loaded:.2f} s; Δ + bootstrap: {compared:.2f} s; render: {rendered:.2f} s")
     print(f"stilts build_site total: {total:.2f} s ({total / plain:.1f}x plain reading)")

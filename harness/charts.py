@@ -59,7 +59,7 @@ def target_chart(board: Board, target: str) -> tuple[bytes, str] | None:
         return None
     languages = sorted({lang for row in rows for lang in row.deltas[target].per_language})
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(languages) + 2), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(languages) + 2), 3.2), layout="constrained")
     width = 0.8 / len(rows)
     for i, row in enumerate(rows):
         delta = row.deltas[target]
@@ -97,7 +97,12 @@ def overview_chart(board: Board) -> tuple[bytes, str] | None:
     columns = min(3, len(rows))
     lines = (len(rows) + columns - 1) // columns
     fig, axes = plt.subplots(
-        lines, columns, figsize=(3.2 * columns, 0.28 * len(targets) * lines + 1.0), sharex=True, squeeze=False
+        lines,
+        columns,
+        figsize=(3.2 * columns, (0.3 * len(targets) + 0.9) * lines + 0.5),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
     )
     for index, row in enumerate(rows):
         ax = axes[index // columns][index % columns]

@@ -100,6 +100,12 @@ def _arrow(value: float | None) -> str:
     return "▲" if value >= 0.05 else "▼" if value <= -0.05 else "●"
 
 
+def _file_uri(path: str) -> str:
+    """A ``file://`` link to a local path (a relative or odd path gets no link target)."""
+    candidate = Path(path)
+    return candidate.as_uri() if candidate.is_absolute() else "#"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("leaderboard", "templates"),
@@ -112,6 +118,7 @@ def _environment() -> Environment:
     env.filters["heat"] = _heat
     env.filters["arrow"] = _arrow
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
+    env.filters["file_uri"] = _file_uri
     return env
 
 
