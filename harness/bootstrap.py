@@ -32,6 +32,22 @@ LEVEL = 0.95
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One run's per-example statistics as an array (``examples × width``), made once per build."""
+
+    combine: str
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, stats: Units) -> Sample:
+        values = np.asarray(stats["values"], dtype=np.float32).reshape(-1, WIDTH[stats["combine"]])
+        return cls(stats["combine"], values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
 class Interval:
     """A percentile interval; ``significant`` when it does not contain 0."""
 
@@ -66,13 +82,12 @@ class ExampleDraws:
         return self.cache[key]
 
 
-def replicate_scores(runs: Sequence[Units], counts: np.ndarray) -> np.ndarray:
+def replicate_scores(runs: Sequence[Sample], counts: np.ndarray) -> np.ndarray:
     """``replicates × runs``: each run's score on each replicate's example draw."""
     columns = []
-    for stats in runs:
-        values = np.asarray(stats["values"], dtype=np.float32).reshape(-1, WIDTH[stats["combine"]])
-        sums = counts @ values  # replicates × width: the column sums of the drawn examples
-        columns.append(combine_sums(stats["combine"], sums.astype(np.float64), float(len(values))))
+    for run in runs:
+        sums = counts @ run.values  # replicates × width: the column sums of the drawn examples
+        columns.append(combine_sums(run.combine, sums.astype(np.float64), float(len(run))))
     return np.stack(columns, axis=1)
 
 
@@ -90,8 +105,8 @@ def seed_means(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def delta_interval(
     target: str,
     row_name: str,
-    setting: Mapping[str, Sequence[Units]],
-    baseline: Mapping[str, Sequence[Units]],
+    setting: Mapping[str, Sequence[Sample]],
+    baseline: Mapping[str, Sequence[Sample]],
     weights: Mapping[str, float],
     draws: ExampleDraws,
 ) -> tuple[Interval | None, dict[str, Interval]]:
@@ -106,7 +121,7 @@ def delta_interval(
     weight_sum = sum(weights.values())
     for lang, weight in weights.items():
         mine, theirs = setting.get(lang), baseline.get(lang)
-        sizes = {len(u["values"]) for u in [*(mine or []), *(theirs or [])]}
+        sizes = {len(run) for run in [*(mine or []), *(theirs or [])]}
         if not mine or not theirs or len(sizes) != 1:
             total = None
             continue

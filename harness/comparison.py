@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.bootstrap import ExampleDraws, Interval, delta_interval
+from harness.bootstrap import ExampleDraws, Interval, Sample, delta_interval
 from harness.experiment import BASELINE
-from harness.units import Units
 
 RowKey = tuple[str, str, str]  # model, method, intermediate
 
@@ -63,7 +62,7 @@ class Run:
     cell_id: str
     scores: dict[str, float]
     sizes: dict[str, int]
-    units: dict[str, Units]
+    samples: dict[str, Sample]
     aggregate: float
     result: dict[str, Any]
 
@@ -180,15 +179,15 @@ def compare(name: str, row: Row, base: Row, info: TargetInfo, draws: ExampleDraw
     if value is None:
         return None
 
-    def units(setting: Setting) -> dict[str, list[Units]]:
-        found: dict[str, list[Units]] = {}
+    def samples(setting: Setting) -> dict[str, list[Sample]]:
+        found: dict[str, list[Sample]] = {}
         for lang in matched:
-            stats = [run.units.get(lang) for run in setting.runs]
-            if all(s is not None for s in stats):
-                found[lang] = [s for s in stats if s is not None]
+            runs = [run.samples.get(lang) for run in setting.runs]
+            if all(sample is not None for sample in runs):
+                found[lang] = [sample for sample in runs if sample is not None]
         return found
 
-    interval, per_language = delta_interval(name, "|".join(row.key), units(mine), units(theirs), weights, draws)
+    interval, per_language = delta_interval(name, "|".join(row.key), samples(mine), samples(theirs), weights, draws)
     return Delta(
         value=value,
         languages=matched,
@@ -239,7 +238,7 @@ def build_board(results: Iterable[tuple[Path, dict[str, Any]]], draws: ExampleDr
                 cell_id=cell["id"],
                 scores={lang: scores[metric] for lang, scores in result["languages"].items()},
                 sizes={lang: int(scores.get("n", 0)) for lang, scores in result["languages"].items()},
-                units=result.get("units", {}),
+                samples={lang: Sample.of(stats) for lang, stats in result.get("units", {}).items()},
                 aggregate=result["aggregate"]["mean"],
                 result=result,
             )

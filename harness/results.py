@@ -16,8 +16,16 @@ import numpy as np
 
 from harness.atomic import write_json_atomic
 from harness.errors import SpecError, SpecIssue
-from harness.specs import load_schema, pointer_segment, read_json, schema_issues, short_value, validate_data
+from harness.specs import (
+    load_schema,
+    pointer_segment,
+    read_json_and_digest,
+    schema_issues,
+    short_value,
+    validate_data,
+)
 from harness.units import WIDTH, score_of
+from harness.validated import ValidMemo
 
 SCHEMA_VERSION = 1
 
@@ -220,23 +228,27 @@ def load_results(folder: Path, exclude: Iterable[Path] = ()) -> list[tuple[Path,
     """Every ``*.json`` result under ``folder`` (recursively), in path order.
 
     Hidden files and folders, and anything under a folder in ``exclude``, are skipped. Each result
-    is validated against ``result.schema.json`` and :func:`result_issues`, then all of them against
+    is validated against ``result.schema.json`` and :func:`result_issues` (unless the same bytes
+    passed the same validator before: :mod:`harness.validated`), then all of them against
     :func:`conflict_issues`; the first invalid file (or every conflict) raises :class:`SpecError`,
     naming the file and the JSON pointer.
     """
     folder = Path(folder)
     skipped = [Path(p).resolve() for p in exclude]
     schema = load_schema("result")
+    memo = ValidMemo()
     out = []
     for path in sorted(folder.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
             continue
         if skipped and any(path.resolve().is_relative_to(p) for p in skipped):
             continue
-        data = read_json(path)  # bad bytes, depth, duplicate keys ... are SpecErrors already
-        issues = schema_issues(data, schema, str(path)) or result_issues(data, str(path))
-        if issues:
-            raise SpecError(issues)
+        data, digest = read_json_and_digest(path)  # bad bytes, depth, duplicate keys ... are SpecErrors already
+        if not memo.known(digest):  # these very bytes passed the same validator before: skip the checks
+            issues = schema_issues(data, schema, str(path)) or result_issues(data, str(path))
+            if issues:
+                raise SpecError(issues)
+            memo.remember(digest)
         out.append((path, data))
     issues = conflict_issues(out)
     if issues:

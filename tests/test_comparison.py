@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.bootstrap import ExampleDraws, Interval, delta_interval
+from harness.bootstrap import ExampleDraws, Interval, Sample, delta_interval
 from harness.comparison import build_board
 from harness.leaderboard import build_site
 from harness.results import load_results
@@ -65,22 +65,26 @@ def test_identical_predictions_give_a_zero_interval_and_a_clear_gain_a_significa
     assert all(interval is not None and interval.significant for _, interval in better.per_language.values())
 
 
+def right_first(right: int, total: int = 40) -> Sample:
+    """A run's accuracy statistics: the first ``right`` of ``total`` examples are right."""
+    return Sample.of(units("mean", [[1.0]] * right + [[0.0]] * (total - right)))
+
+
 def test_pairing_on_examples_makes_the_interval_narrower_than_unpaired_noise() -> None:
     # the same 40 examples: the setting gets every example the baseline got right, plus two more
-    base = units("mean", [[1.0]] * 20 + [[0.0]] * 20)
-    setting = units("mean", [[1.0]] * 22 + [[0.0]] * 18)
+    base, setting = right_first(20), right_first(22)
     paired, _ = delta_interval("t", "row", {"de": [setting]}, {"de": [base]}, {"de": 1.0}, ExampleDraws())
     assert paired is not None and paired.low >= 0  # never worse on any draw
     # the same totals with the two extra right answers elsewhere: the draws no longer cancel
-    shuffled = units("mean", [[0.0]] * 18 + [[1.0]] * 22)
+    shuffled = Sample.of(units("mean", [[0.0]] * 18 + [[1.0]] * 22))
     unpaired, _ = delta_interval("t", "row", {"de": [shuffled]}, {"de": [base]}, {"de": 1.0}, ExampleDraws())
     assert unpaired is not None and unpaired.high - unpaired.low > 3 * (paired.high - paired.low)
 
 
-def test_seeds_widen_the_interval(tmp_path: Path) -> None:
-    base = [units("mean", [[1.0]] * 20 + [[0.0]] * 20)]
-    steady = [units("mean", [[1.0]] * 24 + [[0.0]] * 16)] * 3
-    noisy = [units("mean", [[1.0]] * k + [[0.0]] * (40 - k)) for k in (16, 24, 32)]  # the same mean, 60
+def test_seeds_widen_the_interval() -> None:
+    base = [right_first(20)]
+    steady = [right_first(24)] * 3
+    noisy = [right_first(k) for k in (16, 24, 32)]  # the same mean, 60
     draws = ExampleDraws()
     narrow, _ = delta_interval("t", "a", {"de": steady}, {"de": base}, {"de": 1.0}, draws)
     wide, _ = delta_interval("t", "b", {"de": noisy}, {"de": base}, {"de": 1.0}, draws)
@@ -89,9 +93,9 @@ def test_seeds_widen_the_interval(tmp_path: Path) -> None:
 
 
 def test_different_evaluation_sets_get_no_interval() -> None:
-    base = [units("mean", [[1.0]] * 20 + [[0.0]] * 20)]
-    other = [units("mean", [[1.0]] * 10 + [[0.0]] * 20)]
-    total, per_language = delta_interval("t", "r", {"de": other}, {"de": base}, {"de": 1.0}, ExampleDraws())
+    total, per_language = delta_interval(
+        "t", "r", {"de": [right_first(10, 30)]}, {"de": [right_first(20)]}, {"de": 1.0}, ExampleDraws()
+    )
     assert total is None and per_language == {}
 
 

@@ -344,3 +344,33 @@ def test_lone_surrogate_in_a_name_does_not_crash(tmp_path: Path) -> None:
     assert "m\\ud800" in index.read_text()  # else written as its escape, never a UnicodeEncodeError
     [row] = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
     assert row["model"] == "m\ud800"
+
+
+def test_validated_bytes_are_not_checked_again_but_changed_ones_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.results as results_module
+    import harness.validated as validated
+
+    monkeypatch.setenv("STILTS_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "results"
+    path = write_result(folder, make_result())
+    checked: list[str] = []
+    real = results_module.result_issues
+
+    def counting(result: dict[str, Any], file: str) -> list:
+        checked.append(file)
+        return real(result, file)
+
+    monkeypatch.setattr(results_module, "result_issues", counting)
+    load_results(folder)
+    load_results(folder)  # a new process would find the verdict in the SQLite memo too
+    assert checked == [str(path)]
+    write_result(folder, make_result(scores={"en": 81.0, "de": 60.0, "fr": 55.0}))  # the same file, other bytes
+    load_results(folder)
+    assert checked == [str(path)] * 2
+    validated.validator_digest.cache_clear()
+    monkeypatch.setattr(validated, "VALIDATOR_FILES", (*validated.VALIDATOR_FILES, "leaderboard.py"))
+    load_results(folder)  # another validator: checked again
+    assert checked == [str(path)] * 3
+    validated.validator_digest.cache_clear()

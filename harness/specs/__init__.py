@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import copy
+import hashlib
 import json
 import json.decoder
 import json.scanner
@@ -45,6 +46,9 @@ _MAX_VALUE_ISSUES = 50
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a JSON string literal (escapes included)
 _BRACKETS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+#: A number literal that float() could turn into infinity: an exponent of 3+ digits or 300+ digits.
+_HUGE_NUMBER = re.compile(r"[0-9][eE]\+?[0-9]{3}|[0-9]{300}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -447,6 +451,11 @@ def _too_deep(text: str) -> int | None:
     """Offset of the first bracket nested deeper than :data:`MAX_JSON_DEPTH`, or None."""
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return None
+    # the common case in bulk (numpy): strings out, then the running depth of the brackets
+    brackets = _NOT_BRACKET.sub("", re.sub(_STRING, "", text)).encode("ascii")
+    steps = np.frombuffer(brackets, dtype=np.uint8)
+    if not len(steps) or np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1)).max() <= MAX_JSON_DEPTH:
+        return None
     depth = 0
     for match in _BRACKETS.finditer(text):
         token = match.group()
@@ -529,7 +538,8 @@ def parse_json(text: str, file: str) -> Any:
         return obj
 
     try:
-        data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=_finite_float)
+        finite = _finite_float if _HUGE_NUMBER.search(text) else None  # float() per number only when needed
+        data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=finite)
     except json.JSONDecodeError as exc:
         raise _fail(file, f"invalid JSON at line {exc.lineno} column {exc.colno}", exc.msg) from None
     except _BadLiteral as exc:
@@ -566,8 +576,14 @@ def read_json(path: Path) -> Any:
     over :data:`MAX_JSON_BYTES`. Then: bytes that are not UTF-8 (offset, line and column), and
     whatever :func:`parse_json` refuses. A UTF-8 byte order mark is dropped.
     """
+    return read_json_and_digest(path)[0]
+
+
+def read_json_and_digest(path: Path) -> tuple[Any, str]:
+    """:func:`read_json`, and the sha256 of the very bytes it parsed."""
     file = str(path)
-    return parse_json(_decode(_read_bytes(Path(path), file), file), file)
+    raw = _read_bytes(Path(path), file)
+    return parse_json(_decode(raw, file), file), hashlib.sha256(raw).hexdigest()
 
 
 def validate_data(data: Any, schema_name: str, file: str) -> Any:
