@@ -36,25 +36,31 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "stilts")
 
 
+def open_cache_db(name: str, create: str) -> sqlite3.Connection | None:
+    """The SQLite memo ``name`` in :func:`cache_dir` with its table made by ``create``, or None
+    (logged) when it cannot be opened: a memo only saves time, so callers fall back to memory."""
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(folder / name, timeout=30, isolation_level=None)
+        db.execute(create)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("memo %s unavailable (%s); working in memory only", name, exc)
+        return None
+    return db
+
+
 class _DigestMemo:
     """sha256 digests by (path, size, mtime_ns, ctime_ns, inode), in SQLite; falls back to
     memory only when the cache folder cannot be written (a read-only home)."""
 
     def __init__(self) -> None:
         self.memory: dict[tuple[str, int, int, int, int], str] = {}
-        self.db: sqlite3.Connection | None = None
-        try:
-            folder = cache_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "file-digests.sqlite3", timeout=30, isolation_level=None)
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS file_digest (path TEXT, size INTEGER, mtime_ns INTEGER, "
-                "ctime_ns INTEGER, inode INTEGER, sha256 TEXT, "
-                "PRIMARY KEY (path, size, mtime_ns, ctime_ns, inode))"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("file digest memo unavailable (%s); hashing in memory only", exc)
-            self.db = None
+        self.db = open_cache_db(
+            "file-digests.sqlite3",
+            "CREATE TABLE IF NOT EXISTS file_digest (path TEXT, size INTEGER, mtime_ns INTEGER, "
+            "ctime_ns INTEGER, inode INTEGER, sha256 TEXT, PRIMARY KEY (path, size, mtime_ns, ctime_ns, inode))",
+        )
 
     def get(self, key: tuple[str, int, int, int, int]) -> str | None:
         if key in self.memory:

@@ -17,7 +17,7 @@ import sqlite3
 from functools import cache
 from pathlib import Path
 
-from harness.fingerprint import cache_dir
+from harness.fingerprint import open_cache_db
 
 log = logging.getLogger("stilts.validated")
 
@@ -46,17 +46,10 @@ class ValidMemo:
 
     def __init__(self) -> None:
         self.memory: set[str] = set()
-        self.db: sqlite3.Connection | None = None
-        try:
-            folder = cache_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "valid-results.sqlite3", timeout=30, isolation_level=None)
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS valid (sha256 TEXT, validator TEXT, PRIMARY KEY (sha256, validator))"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("validation memo unavailable (%s); every result is checked", exc)
-            self.db = None
+        self.db = open_cache_db(
+            "valid-results.sqlite3",
+            "CREATE TABLE IF NOT EXISTS valid (sha256 TEXT, validator TEXT, PRIMARY KEY (sha256, validator))",
+        )
 
     def known(self, digest: str) -> bool:
         if digest in self.memory:
