@@ -302,3 +302,25 @@ def test_long_questions_are_capped_and_never_break_the_stride(tiny_model_dir: Pa
         for f in features
         if f["start_positions"]
     )
+
+
+def test_qa_target_after_a_classification_intermediate_stage(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
+    # the intermediate encoder was saved by a 3-label NLI model: the QA head still has start and end logits
+    squad = write_json(tmp_path / "squad.json", SQUAD)
+    source = {"local": {"format": "squad_json", "files": {"train": str(squad), "dev": str(squad), "eval": str(squad)}}}
+    exp = write_json(
+        tmp_path / "exp.json",
+        {
+            "name": "nli-then-qa",
+            "model": {"id": str(tiny_model_dir), "label": "tiny"},
+            "intermediate": ["qs-nli"],
+            "targets": [{"task": "xquad", "languages": ["en"]}],
+            "sources": {"xquad": source},
+            "training": {"epochs": 1, "batch_size": 8, "max_length": 64, "max_train_examples": 16, "precision": "fp32"},
+        },
+    )
+    [path] = make_pipeline(catalog, exp, tmp_path).run()
+    result = json.loads(path.read_text())
+    assert result["languages"]["en"]["n"] == 2 and 0 <= result["languages"]["en"]["squad_f1"] <= 100
+    intermediate = json.loads((Path(result["stages"][0]["path"]) / "model" / "config.json").read_text())
+    assert len(intermediate.get("id2label", [0, 1])) == 2  # the NLI head's labels are not saved with the encoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import math
@@ -151,6 +152,8 @@ class HuggingFaceAdapter(ModelAdapter):
         kwargs = self._kwargs(ref)
         if head.num_labels:
             kwargs["num_labels"] = head.num_labels
+        elif head.kind == "question_answering":  # start and end logits, whatever head the encoder came from
+            kwargs["num_labels"] = 2
         if head.labels:
             kwargs["id2label"] = dict(enumerate(head.labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(head.labels)}
@@ -209,7 +212,14 @@ class HuggingFaceAdapter(ModelAdapter):
             model.tie_weights()
 
     def save(self, model: Any, tokenizer: Any, out_dir: Path, *, encoder_only: bool) -> None:
+        """Save the model (``encoder_only``: its encoder, without the task head and the head's label
+        settings in ``config.json``, so the next stage's head starts from defaults) and tokenizer."""
         target = model.base_model if encoder_only else model
+        if encoder_only:
+            target = copy.copy(target)  # a shallow copy with its own config: the trained model keeps its labels
+            target.config = copy.deepcopy(target.config)
+            target.config.num_labels = 2  # transformers' default: id2label/label2id become LABEL_0/LABEL_1
+            target.config.problem_type = None
         target.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
 
