@@ -59,7 +59,7 @@ def target_chart(board: Board, target: str) -> tuple[bytes, str] | None:
         return None
     languages = sorted({lang for row in rows for lang in row.deltas[target].per_language})
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(languages) + 2), 3.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.8 * len(languages) + 4.5), 3.4), layout="constrained")
     width = 0.8 / len(rows)
     for i, row in enumerate(rows):
         delta = row.deltas[target]
