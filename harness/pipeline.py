@@ -342,9 +342,10 @@ class Pipeline:
         folder = self.store.path(key)
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         provenance = json.loads((folder / "data.json").read_text(encoding="utf-8"))
-        if not (folder / UNITS_FILE).is_file():  # made before stilts kept them: derive them once
-            self.backfill_units(task, lang, config, folder, scores)
-        stats = json.loads((folder / UNITS_FILE).read_text(encoding="utf-8"))["units"]
+        if (folder / UNITS_FILE).is_file():
+            stats = json.loads((folder / UNITS_FILE).read_text(encoding="utf-8"))["units"]
+        else:  # made before stilts kept them: derive them once
+            stats = self.backfill_units(task, lang, config, folder, scores)
         info = self.store.info(key)
         self.reporter.stage_finished(
             kind="eval", task=task.name, hash=key.hash, wall_s=info["wall_time_s"], reused=reused, detail=lang
@@ -353,10 +354,10 @@ class Pipeline:
 
     def backfill_units(
         self, task: TaskSpec, lang: str, config: dict[str, Any], folder: Path, scores: dict[str, float]
-    ) -> None:
-        """Write the per-example statistics of an evaluation stage made before stilts kept them,
-        from its stored predictions and the same evaluation records (derived data: the stage's
-        scores and predictions are untouched)."""
+    ) -> Units | None:
+        """The per-example statistics of an evaluation stage made before stilts kept them, from its
+        stored predictions and the same evaluation records, also written into the stage (derived
+        data: its scores and predictions are untouched; a read-only cache only costs the saving)."""
         metrics = [self.catalog.metric(name) for name in task.metrics]
         stats = None
         if any(has_unit_statistics(m) for m in metrics if task.main_metric in m.higher_is_better):
@@ -365,7 +366,11 @@ class Pipeline:
             predictions = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
             references = task_type.references(task, records)
             stats = main_units(task.main_metric, metrics, predictions, references, lang, scores[task.main_metric])
-        write_json_atomic(folder / UNITS_FILE, {"units": stats})
+        try:
+            write_json_atomic(folder / UNITS_FILE, {"units": stats})
+        except OSError as exc:
+            log.warning("cannot save the per-example statistics into %s (%s)", folder, exc)
+        return stats
 
     # -- cells -----------------------------------------------------------------------------
     def run_cell(self, cell: Cell) -> Path:

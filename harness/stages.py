@@ -81,6 +81,8 @@ class StageStore:
         """Delete a finished stage's model weights, keeping its marker, report and scores. The
         stage stays done; whoever needs the weights again must :meth:`discard` it and rebuild it."""
         folder = Path(record.path)
+        if (folder / PRUNED).is_file():
+            return  # already pruned: keep the record of what was removed
         with FileLock(str(folder) + ".lock"):
             removed = sorted(
                 (path for pattern in WEIGHT_PATTERNS for path in (folder / "model").glob(pattern)),
