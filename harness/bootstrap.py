@@ -20,6 +20,7 @@ the languages with the task's own weights. The interval is the 2.5th-97.5th perc
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -68,17 +69,24 @@ def rng_for(*parts: object) -> np.random.Generator:
 @dataclass
 class ExampleDraws:
     """The shared example draws of one build: per (target, language, size) a ``REPLICATES × size``
-    matrix of multinomial counts, made once and used by every row, which is what pairs them."""
+    matrix of multinomial counts, made once and used by every row, which is what pairs them. The
+    matrices are kept as small integers, least recently used first out beyond ``max_bytes`` (a
+    dropped one is drawn again identically when needed: its generator is seeded by its key)."""
 
     replicates: int = REPLICATES
-    cache: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict)
+    max_bytes: int = 512 * 2**20
+    cache: OrderedDict[tuple[str, str, int], np.ndarray] = field(default_factory=OrderedDict)
 
     def counts(self, target: str, lang: str, size: int) -> np.ndarray:
         key = (target, lang, size)
-        if key not in self.cache:
-            rng = rng_for("examples", target, lang, size)
-            draws = rng.multinomial(size, np.full(size, 1.0 / size), size=self.replicates)
-            self.cache[key] = draws.astype(np.float32)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        rng = rng_for("examples", target, lang, size)
+        draws = rng.multinomial(size, np.full(size, 1.0 / size), size=self.replicates)
+        self.cache[key] = draws.astype(np.uint16 if size < 2**16 else np.uint32)
+        while len(self.cache) > 1 and sum(m.nbytes for m in self.cache.values()) > self.max_bytes:
+            self.cache.popitem(last=False)
         return self.cache[key]
 
 
@@ -86,7 +94,7 @@ def replicate_scores(runs: Sequence[Sample], counts: np.ndarray) -> np.ndarray:
     """``replicates × runs``: each run's score on each replicate's example draw."""
     columns = []
     for run in runs:
-        sums = counts @ run.values  # replicates × width: the column sums of the drawn examples
+        sums = counts.astype(np.float32) @ run.values  # replicates × width: the drawn examples' column sums
         columns.append(combine_sums(run.combine, sums.astype(np.float64), float(len(run))))
     return np.stack(columns, axis=1)
 

@@ -258,20 +258,22 @@ def build_board(results: Iterable[tuple[Path, dict[str, Any]]], draws: ExampleDr
     }
     ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, not r.is_baseline, r.intermediate))
     board = Board(ordered, targets)
+    for name, info in board.targets.items():  # target by target: its example draws serve every row
+        for row in board.rows:
+            base = board.baseline_of(row)
+            if base is not None and not row.is_baseline:
+                delta = compare(name, row, base, info, draws)
+                if delta is not None:
+                    row.deltas[name] = delta
     for row in board.rows:
-        summarize_row(board, row, draws)
+        summarize_row(board, row)
     rank_rows(board.rows)
     return board
 
 
-def summarize_row(board: Board, row: Row, draws: ExampleDraws) -> None:
-    """Fill a row's Δs, category averages and overall average (and their Δs)."""
+def summarize_row(board: Board, row: Row) -> None:
+    """Fill a row's category averages and overall average (and their Δs)."""
     base = board.baseline_of(row)
-    if base is not None and not row.is_baseline:
-        for name, info in board.targets.items():
-            delta = compare(name, row, base, info, draws)
-            if delta is not None:
-                row.deltas[name] = delta
     for category, names in board.categories.items():
         row.category_means[category] = mean_over(row, names)
         base_mean = mean_over(base, names) if base is not None and not row.is_baseline else None

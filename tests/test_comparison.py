@@ -161,3 +161,13 @@ def test_markdown_tables_show_scores_deltas_and_intervals(tmp_path: Path) -> Non
     assert "| mnli | 90.6 ± 0.9 | 90.6 |" in output
     [delta_line] = [line for line in output.splitlines() if line.startswith("| mnli | **+40.6 [")]
     assert delta_line.endswith("| +40.6 |")
+
+
+def test_evicted_example_draws_are_drawn_again_identically() -> None:
+    base, setting = [right_first(20)], [right_first(26)]
+    roomy, cramped = ExampleDraws(), ExampleDraws(max_bytes=1)
+    args = ({"de": setting, "fr": setting}, {"de": base, "fr": base}, {"de": 1.0, "fr": 1.0})
+    first = delta_interval("t", "r", *args, roomy)
+    delta_interval("u", "r", *args, cramped)  # other draws push the first ones out
+    assert len(cramped.cache) == 1
+    assert delta_interval("t", "r", *args, cramped) == first
