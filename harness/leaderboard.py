@@ -189,9 +189,10 @@ def render_site(board: Board, title: str) -> dict[str, bytes]:
     files["leaderboard.json"] = _text(
         json.dumps(board_json(board), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )
-    files["cells.csv"] = _text(cells_csv(board))
+    lines = cell_lines(board)
+    files["cells.csv"] = _text(cells_csv(lines))
     files["cells.jsonl"] = _text(
-        "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in cell_lines(board))
+        "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in lines)
     )
     return files
 
@@ -219,12 +220,12 @@ def cell_lines(board: Board) -> list[dict[str, Any]]:
     return lines
 
 
-def cells_csv(board: Board) -> str:
-    """Long format: one line per result and language (the average as language ``avg``)."""
+def cells_csv(lines: list[dict[str, Any]]) -> str:
+    """:func:`cell_lines` in long format: one line per result and language (the average as language ``avg``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["model", "method", "intermediate", "target", "seed", "language", "metric", "score", "n", "cell"])
-    for line in cell_lines(board):
+    for line in lines:
         keys = [line["model"], line["method"], line["intermediate"], line["target"], line["seed"]]
         for lang, score in line["languages"].items():
             writer.writerow([*keys, lang, line["metric"], repr(score), line["n"][lang], line["cell"]])

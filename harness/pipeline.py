@@ -28,7 +28,7 @@ from harness.registry import Catalog
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.stages import StageKey, StageRecord, StageStore, stage_log
 from harness.tasks import TaskSpec, content_hash
-from harness.units import UNITS_FILE, Units, has_unit_statistics, main_units
+from harness.units import UNITS_FILE, Units, has_unit_statistics, main_metric_of, main_units
 
 log = logging.getLogger("stilts.pipeline")
 
@@ -267,14 +267,29 @@ class Pipeline:
         )
         return ModelRef(str(folder / "model")), record, saved["best_dev"], saved["data"], saved.get("labels", [])
 
-    def eval_key(self, task: TaskSpec, model_id: str, lang: str, config: dict[str, Any]) -> StageKey:
-        """The key of the evaluation of ``task`` in ``lang`` with the model ``model_id``."""
+    def eval_inputs(
+        self, task: TaskSpec, lang: str, config: dict[str, Any]
+    ) -> tuple[SourcePlan, SourcePlan | None, RunSettings]:
+        """What an evaluation of ``task`` in ``lang`` reads: its eval split, its tune split (task types
+        that tune on one, e.g. BUCC's threshold) and its settings."""
         plan = self.resolver.plan(task, "eval", lang)
         assert plan is not None  # preflight checked
         tune_plan = (
             self.resolver.plan(task, "tune", lang) if self.catalog.task_type(task.task_type).tune_split else None
         )
-        settings = self.settings(task, config)
+        return plan, tune_plan, self.settings(task, config)
+
+    def eval_key(
+        self,
+        task: TaskSpec,
+        model_id: str,
+        lang: str,
+        config: dict[str, Any],
+        inputs: tuple[SourcePlan, SourcePlan | None, RunSettings] | None = None,
+    ) -> StageKey:
+        """The key of the evaluation of ``task`` in ``lang`` with the model ``model_id`` (``inputs``:
+        :meth:`eval_inputs`, when the caller has them already)."""
+        plan, tune_plan, settings = inputs or self.eval_inputs(task, lang, config)
         return StageKey(
             "eval",
             {
@@ -306,12 +321,10 @@ class Pipeline:
         data provenance and the main score's per-example statistics (:mod:`harness.units`)."""
         from harness.train import score
 
-        plan = self.resolver.plan(task, "eval", lang)
-        assert plan is not None  # preflight checked
+        inputs = self.eval_inputs(task, lang, config)
+        plan, tune_plan, settings = inputs
         task_type = self.catalog.task_type(task.task_type)
-        tune_plan = self.resolver.plan(task, "tune", lang) if task_type.tune_split else None
-        settings = self.settings(task, config)
-        key = self.eval_key(task, model_id, lang, config)
+        key = self.eval_key(task, model_id, lang, config, inputs)
         reused = True
         with self.store.build(key) as work:
             if work is not None:
@@ -360,7 +373,8 @@ class Pipeline:
         data: its scores and predictions are untouched; a read-only cache only costs the saving)."""
         metrics = [self.catalog.metric(name) for name in task.metrics]
         stats = None
-        if any(has_unit_statistics(m) for m in metrics if task.main_metric in m.higher_is_better):
+        main = main_metric_of(task.main_metric, metrics)
+        if main is not None and has_unit_statistics(main):
             task_type = self.catalog.task_type(task.task_type)
             records, _ = self.load_split(task, "eval", lang, config.get("max_eval_examples"))
             predictions = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))

@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness.atomic import write_json_atomic
 from harness.errors import SpecError, SpecIssue
 from harness.specs import (
+    finite_matrix,
     load_schema,
     pointer_segment,
     read_json_and_digest,
@@ -78,15 +77,6 @@ def _same(stored: float | None, expected: float | None) -> bool:
     if stored is None or expected is None:
         return stored is None and expected is None
     return math.isclose(stored, expected, rel_tol=1e-9, abs_tol=1e-6)
-
-
-def finite_numbers(rows: list[list[Any]]) -> bool:
-    """True when every value of ``rows`` (equal-length lists) is a finite number."""
-    try:
-        array = np.asarray(rows)
-    except ValueError:
-        return False
-    return array.dtype.kind in "if" and bool(np.isfinite(array).all())
 
 
 def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
@@ -178,7 +168,7 @@ def result_issues(result: dict[str, Any], file: str) -> list[SpecIssue]:
             add(pointer, short_value(lang), "a language that has scores in /languages")
         elif bad_row is not None:
             add(f"{pointer}/values/{bad_row}", short_value(stats["values"][bad_row]), f"{width} number(s) per example")
-        elif not finite_numbers(stats["values"]):
+        elif not finite_matrix(stats["values"]):
             add(f"{pointer}/values", "a value that is not a finite number", f"rows of {width} finite number(s)")
         elif abs(score_of(stats) - languages[lang][metric]) > 1e-6:
             add(

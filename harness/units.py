@@ -92,20 +92,23 @@ def main_units(
     """The per-example statistics of the score ``main_metric`` (from the metric that declares it),
     or None when that metric has none or its statistics do not reproduce ``expected`` (its own
     headline value) to 1e-6: a wrong interval is worse than none, so a mismatch is logged."""
-    for metric in metrics:
-        if main_metric in metric.higher_is_better:
-            if not has_unit_statistics(metric):
-                return None
-            stats = metric.unit_statistics(predictions, references, language=language)
-            if stats is None:
-                return None
-            if not stats["values"] or abs(score_of(stats) - expected) > 1e-6:
-                log.warning(
-                    "%s: per-example statistics give %s, not the score %s; no interval for this evaluation",
-                    type(metric).__name__,
-                    score_of(stats) if stats["values"] else "nothing",
-                    expected,
-                )
-                return None
-            return stats
-    return None
+    metric = main_metric_of(main_metric, metrics)
+    if metric is None or not has_unit_statistics(metric):
+        return None
+    stats = metric.unit_statistics(predictions, references, language=language)
+    if stats is None:
+        return None
+    if not stats["values"] or abs(score_of(stats) - expected) > 1e-6:
+        log.warning(
+            "%s: per-example statistics give %s, not the score %s; no interval for this evaluation",
+            type(metric).__name__,
+            score_of(stats) if stats["values"] else "nothing",
+            expected,
+        )
+        return None
+    return stats
+
+
+def main_metric_of(main_metric: str, metrics: Sequence[Metric]) -> Metric | None:
+    """The metric that declares the score ``main_metric`` (in ``higher_is_better``), or None."""
+    return next((metric for metric in metrics if main_metric in metric.higher_is_better), None)

@@ -263,7 +263,7 @@ def _expected_value(error: ValidationError) -> str:
     return _printable(message)
 
 
-def _finite_matrix(value: Any) -> bool:
+def finite_matrix(value: Any) -> bool:
     """True for a non-empty list of equal-length lists of finite numbers (numpy checks it in C)."""
     if not isinstance(value, list) or not value or not isinstance(value[0], list):
         return False
@@ -281,7 +281,7 @@ def value_issues(data: Any, file: str) -> list[SpecIssue]:
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack and len(issues) < _MAX_VALUE_ISSUES:
         value, pointer, depth = stack.pop()
-        if depth + 2 <= MAX_JSON_DEPTH and _finite_matrix(value):
+        if depth + 2 <= MAX_JSON_DEPTH and finite_matrix(value):
             continue  # rows of finite numbers (per-example statistics): checked in bulk
         if isinstance(value, (dict, list, tuple)):
             depth += 1

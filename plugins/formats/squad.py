@@ -27,6 +27,18 @@ def expect(path: Path, ok: bool, where: str, what: str, value: Any) -> None:
         raise DataError(f"{path}: {where} is {json_kind(value)}; expected {what} (SQuAD-style JSON)")
 
 
+def answer_start(path: Path, value: Any, where: str, *, negative_strings: bool) -> int:
+    """An answer's ``answer_start`` as an int: an integer, or digits in a string (some copies of
+    the data write it quoted); ``negative_strings`` also takes a quoted minus sign. Anything else
+    is a DataError naming ``path`` and ``where``."""
+    if isinstance(value, str):
+        digits = value.strip().lstrip("-") if negative_strings else value.strip()
+        if digits.isdigit() and len(value) < 20:
+            value = int(value)
+    expect(path, isinstance(value, int) and not isinstance(value, bool), where, "an integer", value)
+    return int(value)
+
+
 def load_squad_articles(path: Path) -> list[Any]:
     """The ``data`` list of a SQuAD-style JSON file; anything else is a DataError naming the file."""
     try:
@@ -101,14 +113,8 @@ class SquadJson(DataFormat):
                     where_a = f"{where}.answers[{n}]"
                     need(isinstance(answer, dict), where_a, "an object with text and answer_start", answer)
                     need(isinstance(answer.get("text"), str), f"{where_a}.text", "a string", answer.get("text"))
-                    start = answer.get("answer_start")
-                    if isinstance(start, str) and start.strip().lstrip("-").isdigit() and len(start) < 20:
-                        start = int(start)
-                    need(
-                        isinstance(start, int) and not isinstance(start, bool),
-                        f"{where_a}.answer_start",
-                        "an integer",
-                        start,
+                    start = answer_start(
+                        path, answer.get("answer_start"), f"{where_a}.answer_start", negative_strings=True
                     )
                     texts.append(answer["text"])
                     starts.append(start)

@@ -39,7 +39,7 @@ from typing import Any
 from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
-from plugins.formats.squad import check_question, expect, json_kind, squad_paragraphs, squad_questions
+from plugins.formats.squad import answer_start, check_question, expect, json_kind, squad_paragraphs, squad_questions
 from plugins.formats.textio import NO_OPTIONS
 
 QUESTIONS_ROLE = "questions"
@@ -184,14 +184,8 @@ def read_language(path: Path, language: str) -> list[dict[str, Any]]:
             if qa["answers"]:  # only the first answer counts (XTREME-R); none: unanswerable
                 first = qa["answers"][0]
                 need(isinstance(first, dict), f"{where}.answers[0]", "an object with answer_start", first)
-                start = first.get("answer_start")
-                if isinstance(start, str) and start.strip().isdigit() and len(start) < 20:
-                    start = int(start)
-                need(
-                    isinstance(start, int) and not isinstance(start, bool),
-                    f"{where}.answers[0].answer_start",
-                    "an integer",
-                    start,
+                start = answer_start(
+                    path, first.get("answer_start"), f"{where}.answers[0].answer_start", negative_strings=False
                 )
                 index = answer_sentence(breaks, start)
             records.append(
