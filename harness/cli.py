@@ -187,6 +187,17 @@ def run(
             "model's size per cell; a later run that needs them trains the stage again)."
         ),
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(help="Who builds the stages: inline (this process), local (worker processes), or a plugin's."),
+    ] = "inline",
+    jobs: Annotated[int, typer.Option(min=1, help="Stages built at once (executor local).")] = 1,
+    gpus: Annotated[
+        str | None, typer.Option(help="GPU ids for the local executor, one per running stage: 0,1,2,3.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads per stage (default: CPUs / concurrent stages).")
+    ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     plain: PlainOption = False,
@@ -196,12 +207,18 @@ def run(
     On a terminal a live display shows the stages (done, cached, running, failed) and the running
     stage's steps, loss and speed; otherwise one plain line per stage. A summary table follows."""
     from harness.console import print_summary, run_console
+    from harness.executors import ExecutorOptions
     from harness.experiment import load_experiment
     from harness.pipeline import Pipeline
 
     started = time.monotonic()
     out = _output_console(quiet, verbose, plain)
+    gpu_ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
     catalog = State.catalog()
+    if executor not in catalog.executor_entries:
+        raise typer.BadParameter(
+            f"unknown executor {executor!r} (known: {', '.join(catalog.executor_entries)})", param_hint="--executor"
+        )
     path = catalog.experiment_path(experiment)
     exp = load_experiment(path, catalog).restricted(intermediate, target, seed)
     if experiment == QUICKSTART and site is None:
@@ -219,6 +236,10 @@ def run(
             device=device,
             reporter=reporter,
             prune_target_weights=prune_target_weights,
+            executor=executor,
+            executor_options=ExecutorOptions(
+                jobs=len(gpu_ids) if gpu_ids and jobs == 1 else jobs, gpus=gpu_ids, threads=threads
+            ),
         )
         paths = pipeline.run()
     index, site_error = None, None
@@ -237,6 +258,36 @@ def run(
             f"but the leaderboard was not built: {e(site_error)}"
         )
         raise typer.Exit(2)
+
+
+@app.command()
+def plan(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
+    runs_dir: Annotated[Path, typer.Option(help="Stage cache to compare with.")] = Path("runs"),
+    results_dir: Annotated[Path, typer.Option(help="Where results would go.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Plan for this device (cpu, cuda); default: this machine's.")
+    ] = None,
+    intermediate: Annotated[list[str] | None, typer.Option("--intermediate", help="Only these.")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Only these seeds.")] = None,
+    stages: Annotated[bool, typer.Option("--stages", help="List every stage that must run.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
+) -> None:
+    """Expand an experiment into its stages, with their keys, without loading a model or torch:
+    how many stages there are, which are cached, which must run, what they depend on, what is
+    missing, and what the rest should cost."""
+    from harness.experiment import load_experiment
+    from harness.plan_report import plan_experiment, print_plan
+
+    catalog = State.catalog()
+    exp = load_experiment(catalog.experiment_path(experiment), catalog).restricted(intermediate, target, seed)
+    stage_plan, estimate, model_size = plan_experiment(catalog, exp, runs_dir, results_dir, data_dir, device)
+    if as_json:
+        print_json({**stage_plan.to_json(), "estimate": estimate, "model_parameters": model_size})
+        return
+    print_plan(console, stage_plan, estimate, model_size, list_stages=stages)
 
 
 @app.command()

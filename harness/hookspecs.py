@@ -95,6 +95,15 @@ def stilts_model_sources() -> list[Entry]:
     source's :meth:`~harness.interfaces.ModelSource.identity`, and reuses it from then on."""
 
 
+@hookspec
+def stilts_executors() -> list[Entry]:
+    """Executors: entries whose target is a :class:`harness.executors.Executor` subclass, chosen
+    with ``stilts run --executor NAME``. An executor runs the stages of a plan that are not in
+    the stage cache yet (in this process, a pool of worker processes, a cluster's queue...),
+    each stage only once the stage it starts from is done, and writes a cell's result once all
+    of its stages are done. The built-in ones are ``inline``, ``local`` and ``slurm``."""
+
+
 @hookspec(firstresult=True)
 def stilts_choose_adapter(model: dict[str, Any]) -> str | None:
     """Name of the adapter that should load ``model`` (the experiment's ``model`` object), or

@@ -157,6 +157,8 @@ class PluginHost:
         #: told about every failure as it happens (loading, or later inside a hook call)
         self.on_failure = on_failure
         self.blocked = set(blocked) | blocked_from_env()
+        #: how :func:`load_plugins` made this host (None: made directly)
+        self.load_options: PluginLoadOptions | None = None
         self.pm = pluggy.PluginManager(NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
@@ -378,11 +380,38 @@ class PluginHost:
     def model_sources(self) -> dict[str, Entry]:
         return self._collect_entries("stilts_model_sources", "model source")
 
+    def executors(self) -> dict[str, Entry]:
+        return self._collect_entries("stilts_executors", "executor")
+
     def choose_adapter(self, model: dict[str, Any]) -> str | None:
         return self._first_result("stilts_choose_adapter", _check_adapter_name, model=model)
 
     def plugin_infos(self) -> list[PluginInfo]:
         return [self.infos[name] for name in sorted(self.infos)]
+
+
+@dataclass
+class PluginLoadOptions:
+    """How a plugin host was loaded, so that a worker process (``stilts run --executor local``)
+    loads the same plugins: ``-p`` modules by name, include paths as absolute folders.
+    ``in_process`` names plugins registered as objects, which no other process can load."""
+
+    strict: bool | None = None
+    blocked: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    include_paths: list[str] = field(default_factory=list)
+    in_process: list[str] = field(default_factory=list)
+
+    def load(self) -> PluginHost:
+        """A host with the same plugins, loaded in this process."""
+        import importlib
+
+        return load_plugins(
+            strict=self.strict,
+            blocked=self.blocked,
+            modules=[(name, importlib.import_module(name)) for name in self.modules],
+            include_paths=self.include_paths,
+        )
 
 
 def load_plugins(
@@ -397,7 +426,15 @@ def load_plugins(
     """Load every installed plugin (minus blocked ones), ``extra`` in-process plugins, ``modules``
     given with ``-p module.name``, and the ``include-path`` pseudo-plugin for ``include_paths``
     plus ``STILTS_INCLUDE_PATH``."""
+    blocked, extra, modules, include_paths = list(blocked), list(extra), list(modules), list(include_paths)
     host = PluginHost(strict=strict, blocked=blocked, on_failure=on_failure).load_entry_points()
+    host.load_options = PluginLoadOptions(
+        strict=strict,
+        blocked=blocked,
+        modules=[name for name, _module in modules],
+        include_paths=[str(Path(folder).resolve()) for folder in include_paths],
+        in_process=[name for name, _plugin in extra],
+    )
     for name, plugin in extra:
         host.register(plugin, name)
     for name, module in modules:

@@ -1,6 +1,6 @@
 """Run progress events: what a running experiment tells whoever shows its progress.
 
-:class:`harness.pipeline.Pipeline` (and :class:`harness.group_stage.GroupStages`) call a
+The stage runner (:mod:`harness.execution`) and the executors (:mod:`harness.executors`) call a
 :class:`RunReporter` at every step of a run: the run and each cell starting, each stage
 (intermediate training, target training, evaluation of one language) starting, advancing,
 finishing or failing, each language's score, each result file written. The training loop

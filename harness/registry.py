@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConflictError, SpecError, SpecIssue, UnknownNameError
 from harness.interfaces import (
@@ -25,6 +25,9 @@ from harness.interfaces import (
 from harness.plugins import PluginHost
 from harness.specs import load_validated, read_json, schema_issues
 from harness.tasks import TaskSpec
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from harness.executors import Executor
 
 
 def _spec_files(path: Path) -> list[Path]:
@@ -81,6 +84,10 @@ class Catalog:
     def model_source_entries(self) -> dict[str, Entry]:
         return self.host.model_sources()
 
+    @cached_property
+    def executor_entries(self) -> dict[str, Entry]:
+        return self.host.executors()
+
     def _instance(self, kind: str, entries: dict[str, Entry], name: str, base: type) -> Any:
         if name not in entries:
             raise UnknownNameError(kind, name, entries)
@@ -113,6 +120,11 @@ class Catalog:
 
     def model_source(self, name: str) -> ModelSource:
         return self._instance("model source", self.model_source_entries, name, ModelSource)
+
+    def executor(self, name: str) -> Executor:
+        from harness.executors import Executor
+
+        return self._instance("executor", self.executor_entries, name, Executor)
 
     # -- task specs ----------------------------------------------------------------------
     @cached_property

@@ -75,7 +75,12 @@ class StageStore:
 
     def weights_pruned(self, record: StageRecord) -> bool:
         """True when the stage's ``model/`` weights were deleted by :meth:`prune_weights`."""
-        return (Path(record.path) / PRUNED).is_file()
+        return self.weights_pruned_at(Path(record.path))
+
+    @staticmethod
+    def weights_pruned_at(folder: Path) -> bool:
+        """True when the weights of the stage in ``folder`` were deleted by :meth:`prune_weights`."""
+        return (folder / PRUNED).is_file()
 
     def prune_weights(self, record: StageRecord) -> None:
         """Delete a finished stage's model weights, keeping its marker, report and scores. The

@@ -1,0 +1,69 @@
+"""Before any training: check that every model and data split an experiment needs is there."""
+
+from __future__ import annotations
+
+from harness.errors import DataError
+from harness.interfaces import ModelRef
+from harness.needs import SplitNeed, experiment_needs
+from harness.run_context import RunContext
+
+
+def preflight(ctx: RunContext, *, read_files: bool = True) -> list[str]:
+    """Check every model and data split the experiment of ``ctx`` needs before any training.
+    (Result file names need no check: names are bounded by the schemas and cell ids by
+    :meth:`~harness.experiment.Cell.id`.)
+
+    Returns the list of problems (empty when all is there). Evaluation languages without data are
+    skipped instead (recorded in ``ctx.skipped``) when the experiment says ``missing_languages:
+    skip``. Local evaluation, tune and dev files are read in full here, so a malformed line fails
+    now, naming its file and line, not after hours of training (``read_files=False``: only
+    whether they exist, as ``stilts plan`` checks).
+    """
+    problems: list[str] = []
+    model = ctx.experiment.model
+    source = model.get("source")
+    missing_source = ctx.catalog.model_source(source).missing(model) if source else None
+    if missing_source:
+        problems.append(f"model source {source!r}: {missing_source}")
+    elif not source and not ctx.base_ref.is_local and ctx.offline and not hub_model_cached(ctx.base_ref):
+        problems.append(f"model {ctx.base_ref.id!r} is not a local folder and not in the hub cache")
+    for need in experiment_needs(ctx.catalog, ctx.experiment):
+        if need.optional and not ctx.resolver.plans(need.task, need.split, need.lang):
+            continue
+        problem = ctx.resolver.missing(need.task, need.split, need.lang)
+        if problem and need.split == "translate_train" and need.provider:
+            continue  # the group's provider translates the English records instead
+        if problem and need.split == "translate_train":
+            problem += f", and {need.used_by} names no translation provider"
+        if not problem and read_files and need.split in ("eval", "tune", "dev"):
+            problem = check_readable(ctx, need)
+        if problem and need.eval_language and ctx.experiment.missing_languages == "skip":
+            skipped = ctx.skipped.setdefault(need.task.name, [])
+            if need.lang not in skipped:
+                skipped.append(need.lang)
+        elif problem:
+            problems.append(problem)
+    return problems
+
+
+def check_readable(ctx: RunContext, need: SplitNeed) -> str | None:
+    """Read a local split in full; the data error (file and line) if it is malformed."""
+    plan = ctx.resolver.plan(need.task, need.split, need.lang)
+    if plan is None or plan.kind != "local":
+        return None
+    try:
+        ctx.resolver.load(need.task, need.split, need.lang)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def hub_model_cached(ref: ModelRef) -> bool:
+    """True when the hub model's files are in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(ref.id, revision=ref.revision, local_files_only=True)
+    except Exception:
+        return False
+    return True

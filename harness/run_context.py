@@ -1,0 +1,86 @@
+"""What planning, running and writing the results of one experiment share: the catalog, the
+experiment, its data resolver, the stage store, the model adapter and the device.
+
+Creating a :class:`RunContext` imports no torch and touches no model: the starting model's folder
+is resolved (a model source builds it) only when :attr:`RunContext.base_ref` is first used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from harness.data import DataResolver, SourcePlan, enable_offline_mode, offline_mode
+from harness.devices import local_device, planned_precision
+from harness.experiment import Experiment, Target
+from harness.interfaces import ModelAdapter, ModelRef, RunSettings
+from harness.progress import RunReporter, SilentReporter
+from harness.registry import Catalog
+from harness.stages import StageStore
+from harness.tasks import TaskSpec
+
+
+@dataclass
+class RunContext:
+    """The shared state of one run. ``device`` None: this machine's (:func:`local_device`)."""
+
+    catalog: Catalog
+    experiment: Experiment
+    runs_dir: Path
+    results_dir: Path
+    data_dir: Path | None = None
+    offline: bool = False
+    device: str = ""
+    reporter: RunReporter = field(default_factory=SilentReporter)
+    #: evaluation languages skipped for lack of data (``missing_languages: skip``), by task
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.offline = self.offline or offline_mode()
+        if self.offline:
+            enable_offline_mode()  # --offline reaches every library, not only the preflight
+        self.device = self.device or local_device()
+        self.resolver = DataResolver(self.catalog, self.experiment.data_dir(self.data_dir))
+        self.store = StageStore(self.runs_dir)
+        self.results_dir = Path(self.results_dir)
+        model = self.experiment.model
+        self.adapter_name: str = model.get("adapter") or self.catalog.host.choose_adapter(model) or "hf"
+
+    @cached_property
+    def adapter(self) -> ModelAdapter:
+        return self.catalog.adapter(self.adapter_name)
+
+    @cached_property
+    def base_ref(self) -> ModelRef:
+        """The model the experiment starts from (a model source builds its folder on first use)."""
+        return self.experiment.model_ref(self.catalog)
+
+    @cached_property
+    def base_id(self) -> str:
+        """The starting model's identity in stage keys: ``<adapter>:<content fingerprint>``."""
+        return f"{self.adapter_name}:{self.adapter.fingerprint(self.base_ref)}"
+
+    def task(self, name: str) -> TaskSpec:
+        return self.experiment.task(self.catalog, name)
+
+    def eval_languages(self, task: TaskSpec, target: Target) -> list[str]:
+        """The languages a target is evaluated in (the experiment's list, else the spec's)."""
+        return list(target.languages) if target.languages else task.eval_languages
+
+    def settings(self, task: TaskSpec, config: dict[str, Any]) -> RunSettings:
+        """How ``task`` runs with the resolved hyperparameters ``config`` on this run's device."""
+        options = task.task_options
+        return RunSettings(
+            batch_size=int(options.get("batch_size", config["eval_batch_size"])),
+            precision=planned_precision(config["precision"], self.device),
+            device=self.device,
+            max_length=int(options.get("max_length", config["max_length"])),
+            options=options,
+        )
+
+    def load_split(self, task: TaskSpec, split: str, lang: str, limit: int | None) -> tuple[list[dict], SourcePlan]:
+        """A split's records (at most ``limit``) and the source plan they came from."""
+        loaded = self.resolver.load(task, split, lang, limit)
+        return loaded.records, loaded.plan

@@ -1,0 +1,1 @@
+"""Built-in executors (``stilts run --executor NAME``)."""

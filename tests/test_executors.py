@@ -1,0 +1,140 @@
+"""The ``local`` executor: worker processes give the same results as ``inline``, never more than
+``--jobs`` at once, each with its slot's environment; a failing stage leaves the rest finishing and
+is reported with its log; a re-run builds only what is missing. A worker refuses a stage whose key
+differs on its machine."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.executors import ExecutorOptions
+from harness.pipeline import StagesFailedError
+from harness.worker import differences
+from tests.helpers import make_pipeline, write_json
+
+QUICKSTART_DATA = Path(__file__).resolve().parents[1] / "plugins" / "quickstart" / "data"
+
+
+def small_matrix(tiny_experiment: Path, tmp_path: Path) -> Path:
+    """{none, qs-nli} x qs-paws in en and de: 1 intermediate, 2 target and 4 evaluation stages."""
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["targets"] = [{"task": "qs-paws", "languages": ["en", "de"]}]
+    return write_json(tmp_path / "matrix.json", experiment)
+
+
+def worker_intervals(runs: Path) -> list[tuple[float, float, dict]]:
+    """(start, end, slot environment) of every worker, from the job logs."""
+    out = []
+    for log in sorted((runs / "jobs").glob("*.log")):
+        text = log.read_text()
+        start = re.search(r"building \w+ stage \w+ at ([0-9.]+); (\{.*\})", text)
+        end = re.search(r"done at ([0-9.]+)", text)
+        assert start and end, text
+        out.append((float(start.group(1)), float(end.group(1)), json.loads(start.group(2))))
+    return out
+
+
+def test_local_workers_give_the_inline_results_within_the_job_limit(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    exp = small_matrix(tiny_experiment, tmp_path)
+    inline = {p.name: json.loads(p.read_text()) for p in make_pipeline(catalog, exp, tmp_path / "inline").run()}
+    pipeline = make_pipeline(
+        catalog,
+        exp,
+        tmp_path / "local",
+        executor="local",
+        executor_options=ExecutorOptions(jobs=2, gpus=["7", "9"], threads=1),
+    )
+    local = {p.name: json.loads(p.read_text()) for p in pipeline.run()}
+    assert set(local) == set(inline)
+    for name, result in local.items():
+        assert result["languages"] == inline[name]["languages"]
+        assert [s["hash"] for s in result["stages"]] == [s["hash"] for s in inline[name]["stages"]]
+    assert pipeline.session is not None and len(pipeline.session.built) == 7
+    intervals = worker_intervals(tmp_path / "local" / "runs")
+    assert len(intervals) == 7
+    events = sorted([(start, 1) for start, _, _ in intervals] + [(end, -1) for _, end, _ in intervals])
+    running = peak = 0
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    assert peak <= 2
+    # each worker saw its slot's environment, set before torch was imported
+    slots = {(env["STILTS_WORKER_SLOT"], env["CUDA_VISIBLE_DEVICES"], env["OMP_NUM_THREADS"]) for *_, env in intervals}
+    assert slots <= {("0", "7", "1"), ("1", "9", "1")}
+
+
+def test_a_failing_stage_leaves_the_rest_and_a_rerun_builds_only_what_is_missing(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "paws-train.tsv"
+    broken.write_text("only two\tcolumns\n" * 3)
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["intermediate"] = ["none"]
+    experiment["targets"] = [{"task": "qs-paws", "languages": ["en"]}, {"task": "qs-tatoeba", "languages": ["de"]}]
+    experiment["sources"] = {
+        "qs-paws": {
+            "local": {
+                "format": "tsv",
+                "options": {"columns": ["text_a", "text_b", "label"]},
+                "files": {
+                    "train": str(broken),
+                    "dev": str(QUICKSTART_DATA / "qs-paws-dev-en.tsv"),
+                    "eval": str(QUICKSTART_DATA / "qs-paws-test-{lang}.tsv"),
+                },
+            }
+        }
+    }
+    exp = write_json(tmp_path / "broken.json", experiment)
+    pipeline = make_pipeline(catalog, exp, tmp_path, executor="local", executor_options=ExecutorOptions(jobs=2))
+    with pytest.raises(StagesFailedError) as failure:
+        pipeline.run()
+    message = str(failure.value)
+    assert "1 stage(s) failed and 1 that start from them were not built" in message
+    assert "1 of 2 cell result(s) written" in message
+    session = pipeline.session
+    assert session is not None
+    [failed_target] = [f for f in session.failed.values() if f.kind == "target"]
+    assert failed_target.log is not None and "paws-train.tsv" in failed_target.log.read_text()
+    assert [p.name for p in session.written.values()] == ["tiny-bert__full__none__qs-tatoeba__seed1.json"]
+    # the data is fixed: a re-run builds the target and its evaluation, nothing else
+    shutil.copy(QUICKSTART_DATA / "qs-paws-train-en.tsv", broken)
+    again = make_pipeline(catalog, exp, tmp_path, executor="local", executor_options=ExecutorOptions(jobs=2))
+    assert len(again.run()) == 2
+    assert again.session is not None
+    assert sorted(again.session.plan.nodes[n].kind for n in again.session.built) == ["eval", "target"]
+
+
+def test_a_worker_refuses_a_stage_whose_inputs_differ_on_its_machine(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    from harness.executors import ExecutionSession
+
+    pipeline = make_pipeline(catalog, small_matrix(tiny_experiment, tmp_path), tmp_path)
+    plan = pipeline.plan()
+    session = ExecutionSession(pipeline.ctx, plan, ExecutorOptions())
+    node = next(n for n in plan.nodes.values() if n.kind == "intermediate")
+    job = session.job(node.id)
+    job["experiment"]["training"]["learning_rate"] = 2e-3  # what the worker would now plan
+    path = write_json(tmp_path / "job.json", job)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.worker", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    assert "/training/learning_rate: planned 0.001, here 0.002" in done.stderr
+    assert not (tmp_path / "runs" / "intermediate" / node.id).exists()
+
+
+def test_differences_name_each_pointer() -> None:
+    assert differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3, "d": 4}}) == [
+        "/a/c: planned 2, here 3",
+        "/a/d: planned None, here 4",
+    ]
