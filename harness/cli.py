@@ -155,6 +155,34 @@ PlainOption = Annotated[
 ]
 
 
+IntermediateOption = Annotated[
+    list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
+]
+TargetOption = Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")]
+SeedOption = Annotated[list[int] | None, typer.Option("--seed", help="Only these seeds of the experiment.")]
+PlannedDeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="The device the stages are planned for (cpu, cuda); default: this machine's."),
+]
+GpusPerStageOption = Annotated[
+    int,
+    typer.Option(
+        "--gpus-per-stage",
+        min=1,
+        help="Processes (GPUs) per training stage, data-parallel (torchrun or Slurm tasks); part of their keys.",
+    ),
+]
+
+
+def _selected_experiment(
+    catalog: Catalog, experiment: str, intermediate: list[str] | None, target: list[str] | None, seed: list[int] | None
+) -> Any:
+    """The experiment file or name, restricted to the chosen cells."""
+    from harness.experiment import load_experiment
+
+    return load_experiment(catalog.experiment_path(experiment), catalog).restricted(intermediate, target, seed)
+
+
 def _output_console(quiet: bool, verbose: bool, plain: bool) -> Console:
     """The console for a run's output (``--plain``: no colour or control codes)."""
     from harness.console import plain_console
@@ -175,11 +203,9 @@ def run(
     site: Annotated[Path | None, typer.Option(help="Also build the leaderboard here.")] = None,
     offline: Annotated[bool, typer.Option(help="Check everything is local before training; fail fast.")] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
-    intermediate: Annotated[
-        list[str] | None, typer.Option("--intermediate", help="Only these intermediate tasks ('none' = baseline).")
-    ] = None,
-    target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
-    seed: Annotated[list[int] | None, typer.Option("--seed", help="Only these seeds of the experiment.")] = None,
+    intermediate: IntermediateOption = None,
+    target: TargetOption = None,
+    seed: SeedOption = None,
     prune_target_weights: Annotated[
         bool,
         typer.Option(
@@ -197,6 +223,15 @@ def run(
     ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads per stage (default: CPUs / concurrent stages).")
+    ] = None,
+    gpus_per_stage: GpusPerStageOption = 1,
+    executor_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--executor-option",
+            help="KEY=VALUE for the executor (slurm: partition, timeout_min, cpus_per_task, mem_gb, gpus_per_node, "
+            "account, qos, max_num_timeout, sbatch.NAME; KIND.KEY for one wave, e.g. target.timeout_min=600).",
+        ),
     ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -238,7 +273,11 @@ def run(
             prune_target_weights=prune_target_weights,
             executor=executor,
             executor_options=ExecutorOptions(
-                jobs=len(gpu_ids) if gpu_ids and jobs == 1 else jobs, gpus=gpu_ids, threads=threads
+                jobs=len(gpu_ids) if gpu_ids and jobs == 1 else jobs,
+                gpus=gpu_ids,
+                threads=threads,
+                gpus_per_stage=gpus_per_stage,
+                extra=_key_values(executor_option or [], "--executor-option"),
             ),
         )
         paths = pipeline.run()
@@ -260,30 +299,125 @@ def run(
         raise typer.Exit(2)
 
 
+def _key_values(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def status(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
+    runs_dir: Annotated[Path, typer.Option(help="The run's stage cache.")] = Path("runs"),
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    device: PlannedDeviceOption = None,
+    intermediate: IntermediateOption = None,
+    target: TargetOption = None,
+    seed: SeedOption = None,
+    gpus_per_stage: GpusPerStageOption = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Every stage's state as JSON.")] = False,
+) -> None:
+    """Where each stage of an experiment stands (done / running / pending / failed / not started),
+    from the stage cache, the workers' state files and one look at the Slurm queue; failed stages
+    with their error and log."""
+    from harness.plan_report import plan_experiment
+    from harness.status import STATES, stage_states, state_counts
+
+    catalog = State.catalog()
+    exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
+    stage_plan, _estimate, _size = plan_experiment(
+        catalog, exp, runs_dir, Path("results"), data_dir, device, gpus_per_stage
+    )
+    stages = stage_states(stage_plan, runs_dir)
+    failed = any(s.state == "failed" for s in stages)
+    if as_json:
+        print_json({"experiment": exp.name, "counts": state_counts(stages), "stages": [vars(s) for s in stages]})
+        raise typer.Exit(1 if failed else 0)
+    counts = state_counts(stages)
+    table = Table(title=f"{exp.name}: {len(stages)} stage(s)", title_justify="left")
+    table.add_column("kind", header_style="bold")
+    for state in STATES:
+        table.add_column(state, justify="right")
+    for kind in ("intermediate", "target", "eval"):
+        if kind in counts:
+            table.add_row(kind, *(str(counts[kind][state]) for state in STATES))
+    print_table(console, table)
+    troubled = [s for s in stages if s.state in ("failed", "running")]
+    if troubled:
+        detail = Table(title="running and failed stages", title_justify="left")
+        for column in ("stage", "state", "kind", "task", "detail", "job", "log", "error"):
+            detail.add_column(column)
+        for s in troubled:
+            detail.add_row(
+                s.id, s.state, s.kind, e(s.task), e(s.detail), e(s.job_id or "-"), e(s.log or "-"), e(s.error or "")
+            )
+        print_table(console, detail)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def collect(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
+    runs_dir: Annotated[Path, typer.Option(help="The run's stage cache.")] = Path("runs"),
+    results_dir: Annotated[Path, typer.Option(help="Result JSON files go here.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    device: PlannedDeviceOption = None,
+    intermediate: IntermediateOption = None,
+    target: TargetOption = None,
+    seed: SeedOption = None,
+    gpus_per_stage: GpusPerStageOption = 1,
+) -> None:
+    """Write the result of every cell whose stages are all built (by any executor); build nothing."""
+    from harness.executors import ExecutorOptions
+    from harness.pipeline import Pipeline
+
+    catalog = State.catalog()
+    exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
+    pipeline = Pipeline(
+        catalog,
+        exp,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        device=device,
+        executor_options=ExecutorOptions(gpus_per_stage=gpus_per_stage),
+    )
+    paths, stage_plan = pipeline.collect()
+    console.print(
+        f"{len(paths)} of {len(stage_plan.cells)} cell result(s) written to {e(results_dir / exp.name)}"
+        + ("" if len(paths) == len(stage_plan.cells) else "; the others wait for stages (stilts status)")
+    )
+
+
 @app.command()
 def plan(
     experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
     runs_dir: Annotated[Path, typer.Option(help="Stage cache to compare with.")] = Path("runs"),
     results_dir: Annotated[Path, typer.Option(help="Where results would go.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="Plan for this device (cpu, cuda); default: this machine's.")
-    ] = None,
-    intermediate: Annotated[list[str] | None, typer.Option("--intermediate", help="Only these.")] = None,
-    target: Annotated[list[str] | None, typer.Option("--target", help="Only these target tasks.")] = None,
-    seed: Annotated[list[int] | None, typer.Option("--seed", help="Only these seeds.")] = None,
+    device: PlannedDeviceOption = None,
+    intermediate: IntermediateOption = None,
+    target: TargetOption = None,
+    seed: SeedOption = None,
+    gpus_per_stage: GpusPerStageOption = 1,
     stages: Annotated[bool, typer.Option("--stages", help="List every stage that must run.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
 ) -> None:
     """Expand an experiment into its stages, with their keys, without loading a model or torch:
     how many stages there are, which are cached, which must run, what they depend on, what is
     missing, and what the rest should cost."""
-    from harness.experiment import load_experiment
     from harness.plan_report import plan_experiment, print_plan
 
     catalog = State.catalog()
-    exp = load_experiment(catalog.experiment_path(experiment), catalog).restricted(intermediate, target, seed)
-    stage_plan, estimate, model_size = plan_experiment(catalog, exp, runs_dir, results_dir, data_dir, device)
+    exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
+    stage_plan, estimate, model_size = plan_experiment(
+        catalog, exp, runs_dir, results_dir, data_dir, device, gpus_per_stage
+    )
     if as_json:
         print_json({**stage_plan.to_json(), "estimate": estimate, "model_parameters": model_size})
         return

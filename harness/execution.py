@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness import distributed
 from harness.errors import StiltsError
 from harness.group_stage import GroupTrainer
 from harness.interfaces import ModelHandle, ModelRef
@@ -70,11 +71,26 @@ class StageRunner:
             raise StiltsError(f"stage {node_id} ({node.kind} {node.task}) cannot run: {node.reason}")
         check_precision(node, self.ctx.device)
         store = self.ctx.store
+        start_key = plan.nodes[node.start].key if node.start else None
+        if start_key is not None and not store.is_done(start_key):
+            raise StiltsError(
+                f"stage {node_id} ({node.kind} {node.task}) starts from stage {node.start}, which is not built "
+                "(it failed or has not run yet)"
+            )
+        if distributed.world_size() > 1:
+            if not isinstance(node.work, TrainWork):
+                raise StiltsError(
+                    f"stage {node_id} ({node.kind} {node.task}): only single-task training stages run data-parallel"
+                )
+            distributed.start(self.ctx.device)
+            if not distributed.is_main():
+                return self.help_build(plan, node, node.work)
         folder = store.path(node.key)
         if store.is_done(node.key) and store.weights_pruned_at(folder):
             store.discard(self.record(node, reused=True))  # rebuilt identically: stages are deterministic
         reused = True
         with store.build(node.key) as work_dir:
+            distributed.share_from_main(str(work_dir) if work_dir else None)  # the other ranks train there too
             if work_dir is not None:
                 reused = False
                 with (
@@ -96,9 +112,19 @@ class StageRunner:
                     else:
                         self.train(node, node.work, start, work_dir)
                     write_json(work_dir / RUNTIME_FILE, runtime_info(self.ctx.device, node.work.settings.precision))
+                distributed.barrier()  # every rank is done before the stage is moved into place
         record = self.record(node, reused)
         self._finished(node, record)
         return record
+
+    def help_build(self, plan: StagePlan, node: StageNode, work: TrainWork) -> StageRecord:
+        """A data-parallel rank other than 0: train beside rank 0 in its work folder, write nothing."""
+        shared = distributed.share_from_main(None)
+        if shared is not None:
+            self.train(node, work, self.model_of(plan, node.start), Path(shared))
+            distributed.barrier()
+        assert node.key is not None
+        return StageRecord(node.kind, node.id, str(self.ctx.store.path(node.key)), 0.0, shared is None)
 
     def _finished(self, node: StageNode, record: StageRecord) -> None:
         reporter = self.ctx.reporter
@@ -144,6 +170,8 @@ class StageRunner:
             dev_sets=dev_sets or None,
             reporter=ctx.reporter,
         )
+        if not distributed.is_main():
+            return  # data-parallel ranks > 0 only train
         ctx.adapter.save(handle.model, handle.tokenizer, work_dir / "model", encoder_only=(node.kind == "intermediate"))
         used_dev = list(work.dev_plans.values()) if work.dev_plans else [work.dev_plan]
         provenance = [p.provenance() for p in [work.train_plan, *used_dev] if p]

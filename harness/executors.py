@@ -6,7 +6,8 @@ what is built, failed and written) and builds the stages to run, each once the s
 from is done. The built-in executors are registered by the ``executors`` plugin through the ``stilts_executors``
 hook, as a third party's would be: ``inline`` (:class:`InlineExecutor`, this process, cell after
 cell), ``local`` (:mod:`plugins.executors.local`, worker processes on this machine, one fresh
-process per stage, optionally one GPU each).
+process per stage, optionally one GPU each), ``slurm`` (:mod:`plugins.executors.slurm`, job
+arrays through submitit).
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ class ExecutorOptions:
         array parallelism).
     :param gpus: GPU ids for ``local``: each running stage gets one (``CUDA_VISIBLE_DEVICES``).
     :param threads: CPU threads per stage (default: the machine's CPUs divided by ``jobs``).
+    :param gpus_per_stage: processes (GPUs) per training stage, data-parallel (``torchrun``).
     :param extra: executor-specific settings (``slurm``: partition, time limits...).
     """
 
     jobs: int = 1
     gpus: list[str] = field(default_factory=list)
     threads: int | None = None
+    gpus_per_stage: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +151,7 @@ class ExecutionSession:
             "device": ctx.device,
             "offline": ctx.offline,
             "skipped": ctx.skipped,
+            "data_parallel": ctx.data_parallel,
         }
 
     def job_file(self, node_id: str) -> Path:
@@ -179,6 +183,14 @@ class Executor(ABC):
     #: True when :meth:`execute` returns before the stages are built (they run elsewhere).
     submits: bool = False
 
+    def planning_device(self, options: ExecutorOptions) -> str | None:
+        """The device the stages will run on, when it is not this machine's (a cluster's GPU
+        nodes): stage keys are planned for it. None: this machine's device (or ``--device``).
+
+        :param options: the options of ``stilts run`` for executors.
+        """
+        return None
+
     @abstractmethod
     def execute(self, session: ExecutionSession) -> None:
         """Build the stages of ``session.plan`` whose state is ``run``.
@@ -194,6 +206,8 @@ class InlineExecutor(Executor):
     cell is done). A failing stage ends the run with its error, as it always has."""
 
     def execute(self, session: ExecutionSession) -> None:
+        if session.options.gpus_per_stage > 1:
+            raise StiltsError("data-parallel stages (--gpus-per-stage) need worker processes: use --executor local")
         plan, reporter = session.plan, session.ctx.reporter
         for cell in plan.cells:
             reporter.cell_started(index=cell.index + 1, total=len(plan.cells), cell=cell.cell)

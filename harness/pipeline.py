@@ -46,6 +46,8 @@ class Pipeline:
         """``prune_target_weights``: delete a target stage's weights once its cell's result is
         written (its evaluations are cached; a later run that needs them trains the stage again).
         ``executor``: who builds the stages (a name registered with ``stilts_executors``)."""
+        self.executor = catalog.executor(executor)
+        self.executor_options = executor_options or ExecutorOptions()
         self.ctx = RunContext(
             catalog,
             experiment,
@@ -53,12 +55,11 @@ class Pipeline:
             results_dir=Path(results_dir),
             data_dir=data_dir,
             offline=offline,
-            device=device or "",
+            device=device or self.executor.planning_device(self.executor_options) or "",
             reporter=reporter if reporter is not None else SilentReporter(),
+            data_parallel=self.executor_options.gpus_per_stage,
         )
         self.prune_target_weights = prune_target_weights
-        self.executor_name = executor
-        self.executor_options = executor_options or ExecutorOptions()
         #: the last execution (what was built, what failed), after :meth:`run`
         self.session: ExecutionSession | None = None
 
@@ -66,6 +67,14 @@ class Pipeline:
         """Preflight and plan; the plan lists what the preflight found missing."""
         problems = preflight(self.ctx)
         return Planner(self.ctx).plan(problems=problems)
+
+    def collect(self) -> tuple[list[Path], StagePlan]:
+        """Write the result of every cell whose stages are all built (by any executor, any run);
+        build nothing. Returns the results written (or already up to date) and the plan."""
+        plan = self.plan()
+        session = self.session = ExecutionSession(self.ctx, plan, self.executor_options)
+        session.write_finished_cells()
+        return [session.written[cell.index] for cell in plan.cells if cell.index in session.written], plan
 
     def run(self) -> list[Path]:
         """Build what is missing and write every cell's result; returns the result paths (of the
@@ -81,7 +90,6 @@ class Pipeline:
         blocked = blocked_reasons(plan)
         if blocked:
             raise MissingResourcesError(blocked)
-        executor = ctx.catalog.executor(self.executor_name)
         ctx.reporter.run_started(
             experiment=ctx.experiment.name,
             cells=len(plan.cells),
@@ -90,9 +98,14 @@ class Pipeline:
         session = self.session = ExecutionSession(
             ctx, plan, self.executor_options, prune_target_weights=self.prune_target_weights
         )
-        executor.execute(session)
+        self.executor.execute(session)
         session.write_finished_cells()
         paths = [session.written[cell.index] for cell in plan.cells if cell.index in session.written]
+        if self.executor.submits and len(paths) < len(plan.cells):
+            ctx.reporter.message(
+                f"{len(paths)} of {len(plan.cells)} cell result(s) written; the other cells' stages are queued: "
+                "follow them with `stilts status`, then `stilts collect` (or this command again) writes their results"
+            )
         if session.failed:
             lines = [
                 f"{f.kind} {f.task} ({f.detail}) {f.node}: {f.error}"

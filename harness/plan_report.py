@@ -30,11 +30,19 @@ def plan_experiment(
     results_dir: Path,
     data_dir: Path | None = None,
     device: str | None = None,
+    data_parallel: int = 1,
 ) -> tuple[StagePlan, dict[str, Any], int | None]:
     """The plan of ``experiment`` against the stage cache ``runs_dir``, its cost estimate and the
-    starting model's parameter count (None where the model is not a local folder yet)."""
+    starting model's parameter count (None where the model is not a local folder yet).
+    ``data_parallel``: processes per training stage (``--gpus-per-stage``)."""
     ctx = RunContext(
-        catalog, experiment, runs_dir=runs_dir, results_dir=results_dir, data_dir=data_dir, device=device or ""
+        catalog,
+        experiment,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        device=device or "",
+        data_parallel=data_parallel,
     )
     problems = preflight(ctx, read_files=False)
     plan = Planner(ctx).plan(problems=problems)

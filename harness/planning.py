@@ -366,6 +366,7 @@ class Planner:
                 "training": hashed_training(config),
                 "precision": settings.precision,
                 "seed": seed,
+                **({"data_parallel": ctx.data_parallel} if ctx.data_parallel > 1 else {}),
             }
 
         examples = config.get("max_train_examples")

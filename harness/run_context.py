@@ -36,6 +36,9 @@ class RunContext:
     reporter: RunReporter = field(default_factory=SilentReporter)
     #: evaluation languages skipped for lack of data (``missing_languages: skip``), by task
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    #: processes (GPUs) that train each single-task training stage together, data-parallel; part of
+    #: those stages' keys when above 1 (float sums in another order give other weights)
+    data_parallel: int = 1
 
     def __post_init__(self) -> None:
         self.offline = self.offline or offline_mode()

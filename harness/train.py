@@ -161,10 +161,17 @@ def training_arguments(
     from transformers import TrainingArguments
     from transformers.utils import logging as hf_logging
 
+    from harness.distributed import world_size
+
     on_cpu = settings.device == "cpu"
+    processes = world_size()
+    if config["batch_size"] % processes:
+        raise ValueError(
+            f"batch_size {config['batch_size']} cannot be split evenly over {processes} data-parallel processes"
+        )
     values: dict[str, Any] = dict(
         output_dir=str(work_dir / CHECKPOINTS),
-        per_device_train_batch_size=config["batch_size"],
+        per_device_train_batch_size=config["batch_size"] // processes,  # the global batch stays batch_size
         gradient_accumulation_steps=config["gradient_accumulation_steps"],
         learning_rate=config["learning_rate"],
         num_train_epochs=config["epochs"],
@@ -185,6 +192,8 @@ def training_arguments(
         dataloader_pin_memory=not on_cpu,
         disable_tqdm=not hf_logging.is_progress_bar_enabled(),
     )
+    if processes > 1:
+        values["ddp_backend"] = "gloo" if on_cpu else "nccl"
     values.update(overrides)
     return TrainingArguments(**values)
 
@@ -233,7 +242,8 @@ def run_trainer(
     report.train_seconds = round(output.metrics.get("train_runtime", 0.0), 3)
     report.examples_per_second = round(output.metrics.get("train_samples_per_second", 0.0), 2)
     report.resumed_from_step = selection.resumed_from_step
-    selection.load_best_weights(output.global_step)
+    if trainer.is_world_process_zero():  # data-parallel ranks > 0 write and select nothing
+        selection.load_best_weights(output.global_step)
     for line in trainer.state.log_history:
         log.info("trainer %s", line)
     del trainer
@@ -372,11 +382,14 @@ class DevSelection(_callback_base()):  # type: ignore[misc]
         self.model().train()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.is_selection_step(state):
+        if state.is_world_process_zero and self.is_selection_step(state):
             self._select(state)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Trainer finished ``checkpoint-<step>``: mark it complete, then drop what it supersedes."""
+        """Trainer finished ``checkpoint-<step>``: mark it complete, then drop what it supersedes
+        (in the main process only: data-parallel ranks share the folder)."""
+        if not state.is_world_process_zero:
+            return
         root = self.work_dir / CHECKPOINTS
         folder = root / f"checkpoint-{state.global_step}"
         mark_complete(folder)

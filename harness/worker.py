@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ def build_job(job: dict[str, Any]) -> str:
         offline=bool(job["offline"]),
         device=job["device"],
         skipped={task: list(langs) for task, langs in job["skipped"].items()},
+        data_parallel=int(job.get("data_parallel", 1)),
     )
     wanted = job["cell"]
     cells = [
@@ -81,27 +83,67 @@ def build_job(job: dict[str, Any]) -> str:
     return record.path
 
 
+def status_path(job_file: Path) -> Path:
+    """Where the state of the job in ``job_file`` is kept: ``runs/jobs/<stage>.status.json``."""
+    return job_file.with_name(job_file.name.removesuffix(".json") + ".status.json")
+
+
+def read_status(job_file: Path) -> dict[str, Any]:
+    """The job's state (``{}`` before anything was written): ``state`` is ``submitted``,
+    ``running``, ``done`` or ``failed``, with times, the Slurm job id, the log and the error."""
+    try:
+        found = json.loads(status_path(job_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def write_status(job_file: Path, **fields: Any) -> None:
+    """Merge ``fields`` into the job's state file (atomically; data-parallel rank 0 only)."""
+    from harness.atomic import write_json_atomic
+    from harness.distributed import is_main
+
+    if not is_main():
+        return
+    write_json_atomic(status_path(job_file), {**read_status(job_file), **fields})
+
+
+def run_job_file(job_file: str | Path) -> str:
+    """Build the stage of a job file, recording its state beside it (what ``stilts status`` reads);
+    returns the stage folder. Errors are recorded, then raised."""
+    path = Path(job_file)
+    job = json.loads(path.read_text(encoding="utf-8"))
+    slot = {name: os.environ[name] for name in SLOT_VARIABLES if name in os.environ}
+    started = time.time()
+    print(f"stilts worker: building {job['kind']} stage {job['node']} at {started:.3f}; {json.dumps(slot)}", flush=True)
+    slurm_id = os.environ.get("SLURM_ARRAY_JOB_ID")
+    slurm_job = f"{slurm_id}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if slurm_id else os.environ.get("SLURM_JOB_ID")
+    write_status(path, state="running", started=started, host=socket.gethostname(), pid=os.getpid(), job_id=slurm_job)
+    try:
+        folder = build_job(job)
+    except BaseException as exc:
+        write_status(path, state="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    finished = time.time()
+    write_status(path, state="done", finished=finished, error=None)
+    print(f"stilts worker: done at {finished:.3f}, {folder}", flush=True)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m harness.worker JOB.json", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    slot = {name: os.environ[name] for name in SLOT_VARIABLES if name in os.environ}
-    print(
-        f"stilts worker: building {job['kind']} stage {job['node']} at {time.time():.3f}; {json.dumps(slot)}",
-        flush=True,
-    )
     try:
-        folder = build_job(job)
+        run_job_file(args[0])
     except PlanMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     except StiltsError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
-    print(f"stilts worker: done at {time.time():.3f}, {folder}", flush=True)
     return 0
 
 

@@ -70,3 +70,33 @@ def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs):
         results_dir=tmp_path / "results",
         **kwargs,
     )
+
+
+QUICKSTART_DATA = Path(__file__).resolve().parents[1] / "plugins" / "quickstart" / "data"
+
+
+def broken_training_experiment(tiny_experiment: Path, tmp_path: Path) -> Path:
+    """The tiny experiment cut to a qs-paws target whose training file is malformed (its stage
+    fails when it reads it; the preflight does not read training files) and a qs-tatoeba target
+    that trains nothing, with intermediate ``none``. The broken file is ``tmp_path/paws-train.tsv``."""
+    import json
+
+    broken = tmp_path / "paws-train.tsv"
+    broken.write_text("only two\tcolumns\n" * 3)
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["intermediate"] = ["none"]
+    experiment["targets"] = [{"task": "qs-paws", "languages": ["en"]}, {"task": "qs-tatoeba", "languages": ["de"]}]
+    experiment["sources"] = {
+        "qs-paws": {
+            "local": {
+                "format": "tsv",
+                "options": {"columns": ["text_a", "text_b", "label"]},
+                "files": {
+                    "train": str(broken),
+                    "dev": str(QUICKSTART_DATA / "qs-paws-dev-en.tsv"),
+                    "eval": str(QUICKSTART_DATA / "qs-paws-test-{lang}.tsv"),
+                },
+            }
+        }
+    }
+    return write_json(tmp_path / "broken.json", experiment)

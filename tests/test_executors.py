@@ -17,9 +17,7 @@ import pytest
 from harness.executors import ExecutorOptions
 from harness.pipeline import StagesFailedError
 from harness.worker import differences
-from tests.helpers import make_pipeline, write_json
-
-QUICKSTART_DATA = Path(__file__).resolve().parents[1] / "plugins" / "quickstart" / "data"
+from tests.helpers import QUICKSTART_DATA, broken_training_experiment, make_pipeline, write_json
 
 
 def small_matrix(tiny_experiment: Path, tmp_path: Path) -> Path:
@@ -75,25 +73,8 @@ def test_local_workers_give_the_inline_results_within_the_job_limit(
 def test_a_failing_stage_leaves_the_rest_and_a_rerun_builds_only_what_is_missing(
     catalog, tiny_experiment: Path, tmp_path: Path
 ) -> None:
+    exp = broken_training_experiment(tiny_experiment, tmp_path)
     broken = tmp_path / "paws-train.tsv"
-    broken.write_text("only two\tcolumns\n" * 3)
-    experiment = json.loads(tiny_experiment.read_text())
-    experiment["intermediate"] = ["none"]
-    experiment["targets"] = [{"task": "qs-paws", "languages": ["en"]}, {"task": "qs-tatoeba", "languages": ["de"]}]
-    experiment["sources"] = {
-        "qs-paws": {
-            "local": {
-                "format": "tsv",
-                "options": {"columns": ["text_a", "text_b", "label"]},
-                "files": {
-                    "train": str(broken),
-                    "dev": str(QUICKSTART_DATA / "qs-paws-dev-en.tsv"),
-                    "eval": str(QUICKSTART_DATA / "qs-paws-test-{lang}.tsv"),
-                },
-            }
-        }
-    }
-    exp = write_json(tmp_path / "broken.json", experiment)
     pipeline = make_pipeline(catalog, exp, tmp_path, executor="local", executor_options=ExecutorOptions(jobs=2))
     with pytest.raises(StagesFailedError) as failure:
         pipeline.run()
@@ -138,3 +119,34 @@ def test_differences_name_each_pointer() -> None:
         "/a/c: planned 2, here 3",
         "/a/d: planned None, here 4",
     ]
+
+
+def test_a_training_stage_runs_data_parallel_over_two_gloo_processes(
+    catalog, tiny_experiment: Path, tmp_path: Path
+) -> None:
+    experiment = json.loads(tiny_experiment.read_text())
+    experiment["intermediate"] = ["none"]
+    experiment["targets"] = [{"task": "qs-paws", "languages": ["en"]}]
+    exp = write_json(tmp_path / "ddp.json", experiment)
+    [single] = make_pipeline(catalog, exp, tmp_path / "single").run()
+    pipeline = make_pipeline(
+        catalog,
+        exp,
+        tmp_path / "ddp",
+        executor="local",
+        executor_options=ExecutorOptions(jobs=1, gpus_per_stage=2, threads=1),
+    )
+    [parallel] = pipeline.run()
+    one, two = json.loads(single.read_text()), json.loads(parallel.read_text())
+    target_one, target_two = one["stages"][0], two["stages"][0]
+    # two processes are another computation (another order of float sums): another stage
+    assert target_two["hash"] != target_one["hash"]
+    marker = json.loads((Path(target_two["path"]) / "stage.json").read_text())
+    assert marker["inputs"]["data_parallel"] == 2
+    report_one = json.loads((Path(target_one["path"]) / "report.json").read_text())["report"]
+    report_two = json.loads((Path(target_two["path"]) / "report.json").read_text())["report"]
+    # the global batch is the experiment's: the same number of optimizer steps over the same examples
+    assert report_two["steps"] == report_one["steps"] and report_two["examples"] == report_one["examples"]
+    log = (tmp_path / "ddp" / "runs" / "jobs" / f"{target_two['hash']}.log").read_text()
+    assert log.count("stilts worker: building target") == 2  # rank 0 and rank 1
+    assert set(two["languages"]["en"]) == set(one["languages"]["en"])

@@ -4,6 +4,7 @@ the built-in executors)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from harness import hookimpl
 from harness.executors import ExecutionSession, Executor
 from harness.interfaces import Entry
-from harness.planning import CACHED
+from harness.planning import CACHED, TrainWork
 
 
 @dataclass
@@ -29,24 +30,33 @@ class LocalExecutor(Executor):
     """Builds stages in worker processes on this machine: at most ``--jobs`` at once, a fresh
     process per stage (``python -m harness.worker JOB``, so GPU memory is released), each with its
     slot's environment set before torch is imported (``--gpus 0,1``: ``CUDA_VISIBLE_DEVICES``, one
-    GPU per running stage; a CPU thread budget of ``OMP_NUM_THREADS``). A failed stage is recorded
-    with its log and the stages that do not depend on it go on."""
+    GPU per running stage, or ``--gpus-per-stage K`` of them for a training stage run data-parallel
+    by ``torchrun`` over K processes; a CPU thread budget of ``OMP_NUM_THREADS``). A failed stage is
+    recorded with its log and the stages that do not depend on it go on."""
 
     poll_seconds = 0.2
 
-    def slot_environment(self, session: ExecutionSession, slot: int) -> dict[str, str]:
-        """The environment variables of worker slot ``slot``."""
+    @staticmethod
+    def slot_count(session: ExecutionSession) -> int:
+        """How many stages run at once: one per ``--gpus-per-stage`` GPUs, else ``--jobs``."""
         options = session.options
-        slots = len(options.gpus) if options.gpus else max(1, options.jobs)
-        threads = options.threads or max(1, (os.cpu_count() or 1) // slots)
+        if options.gpus:
+            return max(1, len(options.gpus) // options.gpus_per_stage)
+        return max(1, options.jobs)
+
+    def slot_environment(self, session: ExecutionSession, slot: int) -> dict[str, str]:
+        """The environment variables of worker slot ``slot``: its GPUs, its CPU thread budget."""
+        options = session.options
+        processes = options.gpus_per_stage
+        threads = options.threads or max(1, (os.cpu_count() or 1) // (self.slot_count(session) * processes))
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "STILTS_WORKER_SLOT": str(slot)}
         if options.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = options.gpus[slot]
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(options.gpus[slot * processes : (slot + 1) * processes])
         return env
 
     def execute(self, session: ExecutionSession) -> None:
         plan, ctx = session.plan, session.ctx
-        slots = len(session.options.gpus) if session.options.gpus else max(1, session.options.jobs)
+        slots = self.slot_count(session)
         for node in plan.nodes.values():
             if node.state == CACHED:
                 session.runner.reuse(plan, node.id)
@@ -86,16 +96,36 @@ class LocalExecutor(Executor):
         log = job.with_suffix(".log")
         env = {**os.environ, **self.slot_environment(session, slot)}
         session.ctx.reporter.stage_started(kind=node.kind, task=node.task, hash=node_id, detail=node.detail, log=log)
+        command = [sys.executable, "-m", "harness.worker", str(job)]
+        processes = session.options.gpus_per_stage
+        if processes > 1 and isinstance(node.work, TrainWork):  # data-parallel: torchrun starts the ranks
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                f"--nproc_per_node={processes}",
+                "--master_addr=127.0.0.1",
+                f"--master_port={free_port()}",
+                "-m",
+                "harness.worker",
+                str(job),
+            ]
         with open(log, "ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "harness.worker", str(job)], stdout=out, stderr=subprocess.STDOUT, env=env
-            )
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         return _Running(node_id, process, slot, log, time.monotonic())
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now (for a stage's process group)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @hookimpl
 def stilts_executors() -> list[Entry]:
     return [
         Entry("inline", "harness.executors:InlineExecutor", "every stage in this process, cell after cell"),
+        Entry("slurm", "plugins.executors.slurm:SlurmExecutor", "Slurm job arrays through submitit (submits, returns)"),
         Entry("local", LocalExecutor, "worker processes on this machine (--jobs N, --gpus 0,1)"),
     ]
