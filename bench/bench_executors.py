@@ -3,6 +3,8 @@ quickstart tasks), all in one run:
 
 * ``inline``: every stage in this process (the baseline);
 * ``local --jobs 2``: worker processes (a fresh process per stage, torch imported in each);
+* ``slurm --jobs 2``: job arrays on a reachable Slurm cluster (skipped without one), from
+  submission to the last stage built;
 * scheduling overhead per stage: (wall time - the stages' own build times) / stages built;
 * re-running the finished matrix (``stilts run`` in a fresh process: plan, everything cached);
 * ``stilts plan`` on the whole paper experiment (297 cells; its model and data are not needed).
@@ -56,6 +58,14 @@ def built_seconds(runs: Path) -> tuple[int, float]:
     return len(walls), sum(walls)
 
 
+def slurm_reachable() -> bool:
+    """True when ``sinfo`` answers (a cluster, e.g. the one ``.ci/slurm-up`` starts)."""
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per stage (both executors)")
@@ -91,6 +101,43 @@ def main() -> None:
                 f"overhead {(times[name] - own) / stages:.2f} s per stage"
             )
         print(f"ratio local/inline: {times['local --jobs 2'] / times['inline']:.2f}")
+        if slurm_reachable():
+            runs = root / "slurm"
+            started = time.perf_counter()
+            stilts(
+                "run",
+                str(path),
+                "--runs-dir",
+                str(runs),
+                "--results-dir",
+                str(runs / "results"),
+                "-q",
+                "--executor",
+                "slurm",
+                "--jobs",
+                "2",
+                "--threads",
+                str(args.threads),
+                "--executor-option",
+                "partition=debug",
+                "--executor-option",
+                "cpus_per_task=1",
+                "--executor-option",
+                "mem_gb=3",
+                "--executor-option",
+                "timeout_min=30",
+                threads=args.threads,
+            )
+            while len(list(runs.glob("*/*/stage.json"))) < stages:
+                time.sleep(1)
+            waited = time.perf_counter() - started
+            built, own = built_seconds(runs)
+            print(
+                f"{'slurm --jobs 2':16s} {waited:7.1f} s for {built} stages (submit to last stage done); "
+                f"overhead {(waited - own) / built:.2f} s per stage; ratio slurm/inline {waited / times['inline']:.2f}"
+            )
+        else:
+            print("slurm: no cluster reachable (run .ci/slurm-up and export SLURM_CONF)")
         runs = root / "inline"
         again = stilts(
             "run", str(path), "--runs-dir", str(runs), "--results-dir", str(runs / "results"), "-q", threads=1

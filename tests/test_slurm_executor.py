@@ -150,8 +150,14 @@ def test_a_stage_requeued_mid_training_resumes_and_ends_bit_identical(
     while "REQUEUE" not in _sacct_states(job_id) and read_status(job_file).get("state") != "done":
         assert time.monotonic() < deadline, "the job was not requeued"
         time.sleep(0.5)
-    # a requeued job becomes eligible only ~2 minutes later: let it start now
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False, capture_output=True)
+    # a requeued job becomes eligible only ~2 minutes later: let it start now (as often as it is
+    # seen pending: the requeue may not have reached the queue at the first try)
+    while not (root / "runs" / "target" / target.id / "stage.json").is_file():
+        assert time.monotonic() < deadline + 300, "the requeued stage did not finish"
+        queued = subprocess.run(["squeue", "-h", "-r", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+        if "PENDING" in queued.stdout:
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False, capture_output=True)
+        time.sleep(1)
     wait_for_stages(catalog, exp, root)
     built = root / "runs" / "target" / target.id
     report = json.loads((built / "report.json").read_text())
