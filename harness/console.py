@@ -501,12 +501,20 @@ def choose_reporter(
 
 @contextmanager
 def run_console(
-    console: Console, err_console: Console, *, quiet: bool = False, verbose: bool = False, plain: bool = False
+    console: Console,
+    err_console: Console,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    plain: bool = False,
+    builds: bool = True,
 ) -> Iterator[RunReporter]:
     """The reporter for one run, with the libraries' console output set for ``verbose`` and
-    stilts' logged warnings routed to the reporter. The display is closed however the block ends."""
+    stilts' logged warnings routed to the reporter. The display is closed however the block ends.
+    ``builds=False``: the run builds no stage (all cached), so the libraries are left alone
+    (quieting them imports transformers, most of the time such a run would take)."""
     reporter = choose_reporter(console, err_console, quiet=quiet, verbose=verbose, plain=plain)
-    with library_output(verbose), stilts_warnings_to(reporter):
+    with library_output(verbose or not builds), stilts_warnings_to(reporter):
         try:
             yield reporter
         except BaseException as exc:

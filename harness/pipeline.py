@@ -76,20 +76,27 @@ class Pipeline:
         session.write_finished_cells()
         return [session.written[cell.index] for cell in plan.cells if cell.index in session.written], plan
 
-    def run(self) -> list[Path]:
-        """Build what is missing and write every cell's result; returns the result paths (of the
-        cells written; with an executor that submits to a queue, of those already finished)."""
-        ctx = self.ctx
-        problems = preflight(ctx)
+    def prepare(self) -> StagePlan:
+        """Preflight, then plan; raises :class:`MissingResourcesError` listing what is missing
+        (or what blocks a stage) before anything is built."""
+        problems = preflight(self.ctx)
         if problems:
             raise MissingResourcesError(problems)
-        for task_name, langs in ctx.skipped.items():
-            ctx.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
-        started = time.monotonic()
-        plan = Planner(ctx).plan()
+        plan = Planner(self.ctx).plan()
         blocked = blocked_reasons(plan)
         if blocked:
             raise MissingResourcesError(blocked)
+        return plan
+
+    def run(self, plan: StagePlan | None = None) -> list[Path]:
+        """Build what is missing and write every cell's result; returns the result paths (of the
+        cells written; with an executor that submits to a queue, of those already finished).
+        ``plan``: what :meth:`prepare` returned, when the caller looked at it first."""
+        ctx = self.ctx
+        started = time.monotonic()
+        plan = plan or self.prepare()
+        for task_name, langs in ctx.skipped.items():
+            ctx.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
         ctx.reporter.run_started(
             experiment=ctx.experiment.name,
             cells=len(plan.cells),

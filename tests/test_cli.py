@@ -185,12 +185,23 @@ def test_run_output_is_markup_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import harness.leaderboard
     import harness.pipeline
 
-    class FakePipeline:  # the CLI's own printing, without training anything
-        def __init__(self, catalog, exp, *, reporter, **kwargs):
-            self.reporter = reporter
+    class FakeContext:
+        reporter = None
 
-        def run(self) -> list[Path]:
+    class FakePlan:
+        def to_run(self) -> list[str]:
+            return ["abc"]
+
+    class FakePipeline:  # the CLI's own printing, without training anything
+        def __init__(self, catalog, exp, **kwargs):
+            self.ctx = FakeContext()
+
+        def prepare(self) -> FakePlan:
+            return FakePlan()
+
+        def run(self, plan: FakePlan) -> list[Path]:
             log = Path("runs[/]x/target/.abc.partial/log.txt")
+            self.reporter = self.ctx.reporter
             self.reporter.stage_started(kind="target", task="[bold]qs-paws[/]", hash="abc", detail="fp32", log=log)
             self.reporter.message("[yellow]a message is not markup[/]", level="warning")
             return []
