@@ -4,10 +4,14 @@ Writes synthetic but schema-valid results (every language with per-example stati
 Δ gets a paired bootstrap interval) into a temporary folder, then times, in one process:
 
 * plain: ``json.load`` of every file (the floor: reading the folder at all);
-* stilts: ``build_site`` (validation, Δ and 1,000-replicate bootstrap intervals, every page, the
-  SVG charts, the downloads), and its parts.
+* first build: ``build_site`` with an empty cache folder (``$STILTS_CACHE_DIR`` points at a fresh
+  temporary one): every file validated, every Δ's 1,000-replicate bootstrap interval and every
+  SVG chart computed, every page written;
+* rebuild: ``build_site`` again on the same files, as after a new result elsewhere or a second
+  look: the memos of validated files, intervals and charts in the cache folder answer.
 
-Prints seconds and the ratio stilts / plain. Usage:
+Prints seconds per part (load = reading and validating, board = Δ and bootstrap intervals,
+render = pages, charts and downloads, write) and the ratio to plain reading. Usage:
 python bench/bench_leaderboard.py [--results 2000] [--examples 500] [--languages 10]
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -24,10 +29,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.comparison import build_board  # noqa: E402
 from harness.experiment import Cell, Target  # noqa: E402
-from harness.leaderboard import build_site, render_site  # noqa: E402
-from harness.results import aggregate, load_results  # noqa: E402
+from harness.fingerprint import CACHE_ENV  # noqa: E402
+from harness.leaderboard import build_site  # noqa: E402
+from harness.results import aggregate  # noqa: E402
 
 LANGUAGES = ["ar", "de", "en", "es", "fr", "hi", "ja", "ru", "sw", "zh", "th", "tr", "vi", "ko", "el"]
 
@@ -77,6 +82,14 @@ def synthetic_result(
     }
 
 
+def timed_build(folder: Path, site: Path) -> tuple[float, dict[str, float]]:
+    """Seconds of one ``build_site`` and of its parts."""
+    parts: dict[str, float] = {}
+    started = time.perf_counter()
+    build_site(folder, site, timings=parts)
+    return time.perf_counter() - started, parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=2000)
@@ -88,6 +101,7 @@ def main() -> None:
     intermediates = ["none"] + [f"inter{i}" for i in range(max(1, args.results // (len(models) * 5 * 10)) - 1)]
     langs = LANGUAGES[: args.languages]
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # a first build finds no memo
         folder = Path(tmp) / "results"
         folder.mkdir()
         count = 0
@@ -102,27 +116,17 @@ def main() -> None:
         for path in sorted(folder.glob("*.json")):
             json.loads(path.read_text(encoding="utf-8"))
         plain = time.perf_counter() - started
-
-        started = time.perf_counter()
-        results = load_results(folder)
-        loaded = time.perf_counter() - started
-        started = time.perf_counter()
-        board = build_board(results)
-        compared = time.perf_counter() - started
-        started = time.perf_counter()
-        render_site(board, "bench")
-        rendered = time.perf_counter() - started
-        started = time.perf_counter()
-        build_site(folder, Path(tmp) / "site")
-        total = time.perf_counter() - started
+        first, first_parts = timed_build(folder, Path(tmp) / "site")
+        again, again_parts = timed_build(folder, Path(tmp) / "site")
     rows = len(models) * len(intermediates)
     print(
         f"{count} results: {rows} rows x {len(targets)} targets x {len(seeds)} seeds, {len(langs)} languages x "
         f"{args.examples} examples"
     )
     print(f"plain json.load of every file: {plain:.2f} s")
-    print(f"stilts load + validate: {loaded:.2f} s; Δ + bootstrap: {compared:.2f} s; render: {rendered:.2f} s")
-    print(f"stilts build_site total: {total:.2f} s ({total / plain:.1f}x plain reading)")
+    for name, total, parts in (("first build", first, first_parts), ("rebuild", again, again_parts)):
+        shown = "; ".join(f"{part} {seconds:.2f} s" for part, seconds in parts.items())
+        print(f"stilts build_site, {name}: {total:.2f} s ({total / plain:.1f}x plain reading): {shown}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.bootstrap import ExampleDraws, Interval, Sample, delta_interval
+from harness.bootstrap import (
+    ExampleDraws,
+    Interval,
+    IntervalMemo,
+    IntervalRequest,
+    Sample,
+    delta_interval,
+    intervals,
+)
 from harness.experiment import BASELINE
 
 RowKey = tuple[str, str, str]  # model, method, intermediate
@@ -161,8 +169,28 @@ def weighted(values: Mapping[str, float], weights: Mapping[str, float]) -> float
     return sum(values[lang] * w for lang, w in weights.items()) / total if total > 0 else None
 
 
-def compare(name: str, row: Row, base: Row, info: TargetInfo, draws: ExampleDraws) -> Delta | None:
-    """Δ of ``row`` against ``base`` on target ``name`` over the languages both scored."""
+@dataclass
+class Comparison:
+    """What a Δ of a row against its baseline on one target needs before its interval: the matched
+    languages, the per-language Δ and its weighted value, and what the bootstrap resamples."""
+
+    languages: list[str]
+    per_language: dict[str, float]
+    value: float
+    request: IntervalRequest
+
+    def delta(self, interval: Interval | None, per_language: Mapping[str, Interval]) -> Delta:
+        return Delta(
+            value=self.value,
+            languages=self.languages,
+            interval=interval,
+            per_language={lang: (self.per_language[lang], per_language.get(lang)) for lang in self.languages},
+        )
+
+
+def comparison(name: str, row: Row, base: Row, info: TargetInfo) -> Comparison | None:
+    """The Δ of ``row`` against ``base`` on target ``name`` over the languages both scored, before
+    its interval (None when one has no result on the target, or the languages weigh nothing)."""
     mine, theirs = row.settings.get(name), base.settings.get(name)
     if mine is None or theirs is None:
         return None
@@ -187,12 +215,18 @@ def compare(name: str, row: Row, base: Row, info: TargetInfo, draws: ExampleDraw
                 found[lang] = [sample for sample in runs if sample is not None]
         return found
 
-    interval, per_language = delta_interval(name, "|".join(row.key), samples(mine), samples(theirs), weights, draws)
-    return Delta(
-        value=value,
-        languages=matched,
-        interval=interval,
-        per_language={lang: (per_language_delta[lang], per_language.get(lang)) for lang in matched},
+    request = IntervalRequest("|".join(row.key), samples(mine), samples(theirs), weights)
+    return Comparison(matched, per_language_delta, value, request)
+
+
+def compare(name: str, row: Row, base: Row, info: TargetInfo, draws: ExampleDraws) -> Delta | None:
+    """Δ of ``row`` against ``base`` on target ``name`` over the languages both scored."""
+    found = comparison(name, row, base, info)
+    if found is None:
+        return None
+    request = found.request
+    return found.delta(
+        *delta_interval(name, request.row_name, request.setting, request.baseline, request.weights, draws)
     )
 
 
@@ -214,9 +248,13 @@ class Board:
         return next((r for r in self.rows if r.key == (row.model, row.method, BASELINE)), None)
 
 
-def build_board(results: Iterable[tuple[Path, dict[str, Any]]], draws: ExampleDraws | None = None) -> Board:
+def build_board(
+    results: Iterable[tuple[Path, dict[str, Any]]], draws: ExampleDraws | None = None, remember: bool = True
+) -> Board:
     """Rows, targets and every derived number from loaded (and validated) results; the same
-    results in any order or under any file names give the same board."""
+    results in any order or under any file names give the same board. ``remember``: take the
+    bootstrap intervals computed before from their memo (:class:`~harness.bootstrap.IntervalMemo`),
+    and keep the new ones there."""
     draws = draws or ExampleDraws()
 
     def order(item: tuple[Path, dict[str, Any]]) -> tuple[Any, ...]:
@@ -258,13 +296,17 @@ def build_board(results: Iterable[tuple[Path, dict[str, Any]]], draws: ExampleDr
     }
     ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, not r.is_baseline, r.intermediate))
     board = Board(ordered, targets)
-    for name, info in board.targets.items():  # target by target: its example draws serve every row
-        for row in board.rows:
-            base = board.baseline_of(row)
-            if base is not None and not row.is_baseline:
-                delta = compare(name, row, base, info, draws)
-                if delta is not None:
-                    row.deltas[name] = delta
+    pairs = [(row, base) for row in board.rows if not row.is_baseline and (base := board.baseline_of(row)) is not None]
+    memo = IntervalMemo() if remember else None
+    try:
+        for name, info in board.targets.items():  # target by target: its example draws serve every row
+            found = [(row, c) for row, base in pairs if (c := comparison(name, row, base, info)) is not None]
+            computed = intervals(name, [c.request for _, c in found], draws, memo)
+            for (row, c), (interval, per_language) in zip(found, computed, strict=True):
+                row.deltas[name] = c.delta(interval, per_language)
+    finally:
+        if memo is not None:
+            memo.close()
     for row in board.rows:
         summarize_row(board, row)
     rank_rows(board.rows)

@@ -8,6 +8,11 @@ Jinja2's autoescaping. A result that does not validate (schema and semantic chec
 The build is all or nothing: every page is rendered in memory, written to a hidden sibling folder
 and only then swapped into place, so a failure leaves the previous site as it was. The output is
 deterministic: the same results (whatever their file names) give the same bytes.
+
+A rebuild redoes only what changed: validated result files (their contents too,
+:mod:`harness.validated`), bootstrap intervals (:class:`harness.bootstrap.IntervalMemo`) and
+charts (:mod:`harness.charts`) are kept in memos in ``$STILTS_CACHE_DIR``, keyed by digests of
+everything they depend on; deleting them only costs time.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
@@ -130,7 +136,7 @@ def render_site(board: Board, title: str) -> dict[str, bytes]:
     """Every file of the site, by name: ``index.html`` (the Δ overview), ``about.html`` (how every
     number is computed), a page per target and per result (provenance), SVG charts, the downloads
     ``cells.csv``, ``cells.jsonl`` and ``leaderboard.json``, ``style.css`` and ``app.js``."""
-    from harness.charts import overview_chart, target_chart
+    from harness.charts import overview_spec, render_charts, target_spec
     from harness.site_data import load_languages, load_languages_source, load_published
 
     env = _environment()
@@ -146,13 +152,15 @@ def render_site(board: Board, title: str) -> dict[str, bytes]:
         if vendored.name.startswith("vendor-"):
             files[vendored.name] = vendored.read_bytes()
     alt: dict[str, str] = {}
-    overview = overview_chart(board)
+    specs = {}
+    overview = overview_spec(board)
     if overview is not None:
-        files["chart-overview.svg"], alt["overview"] = overview
+        specs["chart-overview.svg"], alt["overview"] = overview, overview.alt
     for name in board.targets:
-        chart = target_chart(board, name)
-        if chart is not None:
-            files[charts[name]], alt[name] = chart
+        spec = target_spec(board, name)
+        if spec is not None:
+            specs[charts[name]], alt[name] = spec, spec.alt
+    files.update(render_charts(specs))
     reference_rows = [
         {**row, "scores": {t: row["scores"].get(t) for t in board.targets}}
         for row in published["rows"]
@@ -361,23 +369,47 @@ def _publish(files: dict[str, bytes], target: Path) -> None:
         raise
 
 
-def build_site(results_dir: Path, out_dir: Path, title: str = "stilts leaderboard") -> Path:
+def build_site(
+    results_dir: Path, out_dir: Path, title: str = "stilts leaderboard", timings: dict[str, float] | None = None
+) -> Path:
     """Write the site (:func:`render_site`) for the results in ``results_dir`` to ``out_dir``.
 
     Raises :class:`StiltsError` (the CLI's clean ``error: ...``) for bad input: no results, an
     invalid one (:class:`~harness.errors.SpecError`, naming file and pointer), an output path that
-    is a file or a folder holding other files, or a folder that cannot be written.
+    is a file or a folder holding other files, or a folder that cannot be written. ``timings``,
+    when given, receives the seconds each part took: ``load`` (reading and validating), ``board``
+    (Δ and bootstrap intervals), ``render`` (pages, charts, downloads) and ``write``.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
+    clock = _Clock(timings)
     try:
         target = out_dir.resolve()  # through a symlink: the linked folder is replaced, the link kept
         _check_results_dir(results_dir, out_dir, target)
         _check_site_folder(out_dir, target)
         results = load_results(results_dir, exclude=[target])
+        clock.lap("load")
         if not results:
             raise StiltsError(f"no result files found in {results_dir}")
-        files = render_site(build_board(results), title=title)
+        board = build_board(results)
+        clock.lap("board")
+        files = render_site(board, title=title)
+        clock.lap("render")
         _publish(files, target)
+        clock.lap("write")
     except OSError as exc:
         raise StiltsError(f"cannot build the leaderboard in {out_dir}: {exc}") from exc
     return out_dir / "index.html"
+
+
+class _Clock:
+    """Seconds between laps, into ``timings`` (nothing when it is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now

@@ -358,9 +358,9 @@ def test_validated_bytes_are_not_checked_again_but_changed_ones_are(
     checked: list[str] = []
     real = results_module.result_issues
 
-    def counting(result: dict[str, Any], file: str) -> list:
+    def counting(result: dict[str, Any], file: str, *rest: Any) -> list:
         checked.append(file)
-        return real(result, file)
+        return real(result, file, *rest)
 
     monkeypatch.setattr(results_module, "result_issues", counting)
     load_results(folder)

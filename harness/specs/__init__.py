@@ -46,9 +46,16 @@ _MAX_VALUE_ISSUES = 50
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a JSON string literal (escapes included)
 _BRACKETS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+#: bytes.translate's deletion set that keeps only the bracket bytes ``[]{}``.
+_NOT_BRACKET_BYTES = bytes(set(range(256)) - set(b"[]{}"))
 #: A number literal that float() could turn into infinity: an exponent of 3+ digits or 300+ digits.
 _HUGE_NUMBER = re.compile(r"[0-9][eE]\+?[0-9]{3}|[0-9]{300}")
+#: What :func:`_may_overflow` screens for, in two cheap steps: "e"/"E" before 3 digits (a literal
+#: first character lets the regex engine skip ahead), and a run of 300 ASCII digits (found as a
+#: substring once every digit byte is mapped to ``0`` and every other byte to a space).
+_EXPONENTS = (re.compile(r"e\+?[0-9]{3}"), re.compile(r"E\+?[0-9]{3}"))
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_DIGIT_RUN = b"0" * 300
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -263,26 +270,43 @@ def _expected_value(error: ValidationError) -> str:
     return _printable(message)
 
 
-def finite_matrix(value: Any) -> bool:
-    """True for a non-empty list of equal-length lists of finite numbers (numpy checks it in C)."""
+def finite_array(value: Any) -> np.ndarray | None:
+    """``value`` as a 2-D numpy array (``np.asarray``'s integer or float dtype) when it is a
+    non-empty list of equal-length lists of finite numbers (numpy checks it in C), else None."""
     if not isinstance(value, list) or not value or not isinstance(value[0], list):
-        return False
+        return None
     try:
         array = np.asarray(value)
     except ValueError:  # ragged
-        return False
-    return array.ndim == 2 and array.dtype.kind in "if" and bool(np.isfinite(array).all())
+        return None
+    if array.ndim == 2 and array.dtype.kind in "if" and bool(np.isfinite(array).all()):
+        return array
+    return None
 
 
-def value_issues(data: Any, file: str) -> list[SpecIssue]:
+def finite_matrix(value: Any) -> bool:
+    """True for a non-empty list of equal-length lists of finite numbers (see :func:`finite_array`)."""
+    return finite_array(value) is not None
+
+
+def value_issues(data: Any, file: str, matrices: dict[int, np.ndarray] | None = None) -> list[SpecIssue]:
     """What JSON Schema cannot see: nesting deeper than :data:`MAX_JSON_DEPTH`, non-finite numbers
-    (standard JSON has no NaN or Infinity), lone surrogates in strings, non-string keys."""
+    (standard JSON has no NaN or Infinity), lone surrogates in strings, non-string keys.
+
+    ``matrices``, when given, receives ``id(list) -> array`` (:func:`finite_array`) for every
+    matrix found, so that later checks of the same ``data`` need not convert it again (the ids
+    stay valid while ``data`` is alive and unchanged).
+    """
     issues: list[SpecIssue] = []
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack and len(issues) < _MAX_VALUE_ISSUES:
         value, pointer, depth = stack.pop()
-        if depth + 2 <= MAX_JSON_DEPTH and finite_matrix(value):
-            continue  # rows of finite numbers (per-example statistics): checked in bulk
+        if depth + 2 <= MAX_JSON_DEPTH:
+            array = finite_array(value)
+            if array is not None:  # rows of finite numbers (per-example statistics): checked in bulk
+                if matrices is not None:
+                    matrices[id(value)] = array
+                continue
         if isinstance(value, (dict, list, tuple)):
             depth += 1
             if depth > MAX_JSON_DEPTH:
@@ -336,9 +360,12 @@ def value_issues(data: Any, file: str) -> list[SpecIssue]:
     return issues
 
 
-def schema_issues(data: Any, schema: dict[str, Any], file: str) -> list[SpecIssue]:
-    """Every problem with ``data`` against ``schema`` (and :func:`value_issues`), in document order."""
-    found = value_issues(data, file)
+def schema_issues(
+    data: Any, schema: dict[str, Any], file: str, matrices: dict[int, np.ndarray] | None = None
+) -> list[SpecIssue]:
+    """Every problem with ``data`` against ``schema`` (and :func:`value_issues`, which fills
+    ``matrices``), in document order."""
+    found = value_issues(data, file, matrices)
     if any("levels deep" in issue.value for issue in found):
         return found  # validating it would only recurse; the nesting is the problem
     validator = StiltsValidator(schema)
@@ -452,7 +479,7 @@ def _too_deep(text: str) -> int | None:
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return None
     # the common case in bulk (numpy): strings out, then the running depth of the brackets
-    brackets = _NOT_BRACKET.sub("", re.sub(_STRING, "", text)).encode("ascii")
+    brackets = re.sub(_STRING, "", text).encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKET_BYTES)
     steps = np.frombuffer(brackets, dtype=np.uint8)
     if not len(steps) or np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1)).max() <= MAX_JSON_DEPTH:
         return None
@@ -465,6 +492,14 @@ def _too_deep(text: str) -> int | None:
         if depth > MAX_JSON_DEPTH:
             return match.start()
     return None
+
+
+def _may_overflow(text: str) -> bool:
+    """True when ``text`` may hold a number literal that float() turns into infinity: whenever
+    :data:`_HUGE_NUMBER` matches (a superset of it, found without trying the regex at every digit)."""
+    if any(pattern.search(text) for pattern in _EXPONENTS):
+        return True
+    return len(text) >= 300 and _LONG_DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
 class _BadLiteral(ValueError):
@@ -538,7 +573,7 @@ def parse_json(text: str, file: str) -> Any:
         return obj
 
     try:
-        finite = _finite_float if _HUGE_NUMBER.search(text) else None  # float() per number only when needed
+        finite = _finite_float if _may_overflow(text) else None  # float() per number only when needed
         data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant, parse_float=finite)
     except json.JSONDecodeError as exc:
         raise _fail(file, f"invalid JSON at line {exc.lineno} column {exc.colno}", exc.msg) from None
@@ -581,9 +616,25 @@ def read_json(path: Path) -> Any:
 
 def read_json_and_digest(path: Path) -> tuple[Any, str]:
     """:func:`read_json`, and the sha256 of the very bytes it parsed."""
-    file = str(path)
-    raw = _read_bytes(Path(path), file)
-    return parse_json(_decode(raw, file), file), hashlib.sha256(raw).hexdigest()
+    raw = read_json_bytes(path)
+    return parse_json_bytes(raw, str(path)), hashlib.sha256(raw).hexdigest()
+
+
+def read_json_bytes(path: Path) -> bytes:
+    """The bytes of a JSON file, read as :func:`read_json` reads them (a regular file of at most
+    :data:`MAX_JSON_BYTES`, else a :class:`SpecError`)."""
+    return _read_bytes(Path(path), str(path))
+
+
+def parse_json_bytes(raw: bytes, file: str, known_valid: bool = False) -> Any:
+    """Decode ``raw`` (UTF-8, a byte order mark dropped) and parse it with :func:`parse_json`.
+
+    ``known_valid``: these very bytes passed :func:`parse_json` before (a memo of digests, see
+    :mod:`harness.validated`, which is keyed by this module's code too), so the strict checks
+    cannot find anything and are skipped: for such text the plain parser gives the same value.
+    """
+    text = _decode(raw, file)
+    return json.loads(text) if known_valid else parse_json(text, file)
 
 
 def validate_data(data: Any, schema_name: str, file: str) -> Any:
