@@ -33,6 +33,8 @@ from harness.comparison import Board, Delta, Row
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies; markers differ as well.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: Most legend entries in one column of a target chart (more rows: more columns).
+LEGEND_LINES = 24
 #: matplotlib settings every chart is drawn with (on top of the user's own).
 RC: dict[str, Any] = {"svg.hashsalt": "stilts", "svg.fonttype": "none", "font.size": 9}
 #: How many drawn charts the memo keeps (the most recently used ones).
@@ -70,7 +72,7 @@ def _pyplot() -> Any:
 
 def _svg(fig: Any) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buffer, format="svg", metadata={"Date": None})  # laid out already (constrained)
     _pyplot().close(fig)
     return buffer.getvalue()
 
@@ -105,13 +107,15 @@ def target_spec(board: Board, target: str) -> ChartSpec | None:
                 "xs": [languages.index(lang) - 0.4 + width * (i + 0.5) for lang in langs],
                 "values": [v for v, _ in values],
                 "errors": _errors(values),
-                "marker": MARKERS[i % len(MARKERS)],
+                "marker": MARKERS[(i // len(PALETTE)) % len(MARKERS)],  # 64 distinct pairs
                 "color": PALETTE[i % len(PALETTE)],
                 "label": label(row),
             }
         )
     data = {
-        "size": [max(6.5, 0.8 * len(languages) + 4.5), 3.4],
+        # tall enough for the legend beside the plot: one line per row, up to LEGEND_LINES per column
+        "size": [max(6.5, 0.8 * len(languages) + 4.5), max(3.4, 0.8 + 0.14 * min(len(rows), LEGEND_LINES))],
+        "legend_columns": -(-len(rows) // LEGEND_LINES),
         "languages": languages,
         "series": series,
         "ylabel": f"Δ {board.targets[target].metric} vs baseline",
@@ -140,7 +144,7 @@ def _draw_target(data: Mapping[str, Any]) -> bytes:
     ax.set_xticks(range(len(data["languages"])), data["languages"])
     ax.set_ylabel(data["ylabel"])
     ax.set_title(data["title"])
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), ncols=data["legend_columns"])
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
     return _svg(fig)
 
