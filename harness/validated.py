@@ -35,6 +35,7 @@ VALIDATOR_FILES = (
     "specs/__init__.py",
     "results.py",
     "units.py",
+    "experiment.py",  # the cell id a result must carry (Cell.id)
 )
 #: Most bytes of kept contents; beyond it the least recently used ones are dropped.
 MAX_CONTENT_BYTES = 512 * 2**20
