@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -721,6 +722,10 @@ def leaderboard_table(
     sys.stdout.write(markdown_tables(build_board(results)))
 
 
+#: Set to 1 to let an unexpected error end ``stilts`` with its traceback on the terminal.
+TRACEBACK_ENV = "STILTS_TRACEBACK"
+
+
 def main() -> None:
     try:
         app()
@@ -730,6 +735,42 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished stages are kept; run the same command again to resume.")
         sys.exit(130)
+    except Exception as exc:  # a bug or a library's failure (out of memory, CUDA), not bad input
+        if os.environ.get(TRACEBACK_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+            raise
+        report = crash_report(exc)
+        err_console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        err_console.print(
+            "finished stages are kept. "
+            + (f"The traceback is in {escape(str(report))}" if report else "The traceback could not be saved")
+            + f" ({TRACEBACK_ENV}=1 prints it here); please include it when you report the problem.",
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+def crash_report(exc: BaseException) -> Path | None:
+    """Write ``exc``'s traceback, the command line and the versions to a new file in
+    ``$STILTS_CACHE_DIR/crashes/``; the file, or None when it cannot be written."""
+    import platform
+    import traceback
+
+    from harness.fingerprint import cache_dir
+
+    lines = [
+        f"stilts {__version__}, Python {platform.python_version()}, {platform.platform()}",
+        "command: " + " ".join(sys.argv),
+        "",
+        *traceback.format_exception(exc),
+    ]
+    try:
+        folder = cache_dir() / "crashes"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+        path.write_text("\n".join(line.rstrip("\n") for line in lines) + "\n", encoding="utf-8")
+    except OSError:
+        return None
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +158,11 @@ def stage_log(folder: Path) -> Iterator[None]:
         lg.addHandler(handler)
     try:
         yield
+    except Exception:  # the traceback goes to the stage's log only (the console names the error and the log)
+        handler.handle(
+            stilts_log.makeRecord("stilts.stage", logging.ERROR, __file__, 0, "stage failed", (), sys.exc_info())
+        )
+        raise
     finally:
         for lg in loggers:
             lg.removeHandler(handler)

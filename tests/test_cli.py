@@ -294,3 +294,30 @@ def test_validate_does_not_hang_on_files_that_are_not_regular(tmp_path: Path) ->
     )
     assert listing.returncode == 0, listing.stderr
     assert "good-task" in {t["name"] for t in json.loads(listing.stdout)["tasks"]}
+
+
+# -- unexpected errors -------------------------------------------------------------------------------------
+def test_an_unexpected_error_is_named_and_its_traceback_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import harness.cli as cli
+
+    def broken() -> None:
+        raise RuntimeError("CUDA out of memory [not markup]")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setenv("STILTS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("STILTS_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "Traceback" not in err
+    assert "unexpected RuntimeError: CUDA out of memory [not markup]" in err
+    [report] = (tmp_path / "cache" / "crashes").iterdir()
+    assert str(report) in err.replace("\n", "")
+    saved = report.read_text(encoding="utf-8")
+    assert "Traceback" in saved and "in broken" in saved and "CUDA out of memory" in saved
+
+    monkeypatch.setenv("STILTS_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        cli.main()

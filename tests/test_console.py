@@ -323,3 +323,12 @@ def test_summary_delta_against_the_same_model_and_methods_baseline(tmp_path: Pat
         ("none", 2): None,
         ("mnli", 2): pytest.approx(5.0),
     }
+
+
+def test_a_failing_stage_leaves_its_traceback_in_its_log(tmp_path: Path) -> None:
+    from harness.stages import stage_log
+
+    with pytest.raises(ValueError), stage_log(tmp_path):
+        raise ValueError("a bad batch")
+    text = (tmp_path / "log.txt").read_text(encoding="utf-8")
+    assert "ERROR stilts.stage: stage failed" in text and "Traceback" in text and "ValueError: a bad batch" in text
