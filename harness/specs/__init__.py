@@ -360,6 +360,19 @@ def value_issues(data: Any, file: str, matrices: dict[int, np.ndarray] | None = 
     return issues
 
 
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A validator for ``schema``, made once per schema object (it caches resolved references)."""
+    found = _VALIDATORS.get(id(schema))
+    if found is None or found[0] is not schema:  # (the schema kept alive: its id stays its own)
+        if len(_VALIDATORS) > 64:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[id(schema)] = (schema, StiltsValidator(schema))
+    return found[1]
+
+
 def schema_issues(
     data: Any, schema: dict[str, Any], file: str, matrices: dict[int, np.ndarray] | None = None
 ) -> list[SpecIssue]:
@@ -368,8 +381,7 @@ def schema_issues(
     found = value_issues(data, file, matrices)
     if any("levels deep" in issue.value for issue in found):
         return found  # validating it would only recurse; the nesting is the problem
-    validator = StiltsValidator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(_validator(schema).iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     issues = []
     string_checked: set[tuple[str, str]] = set()  # one of pattern/minLength/maxLength per value is enough
     for error in errors:
