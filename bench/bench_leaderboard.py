@@ -7,8 +7,11 @@ Writes synthetic but schema-valid results (every language with per-example stati
 * first build: ``build_site`` with an empty cache folder (``$STILTS_CACHE_DIR`` points at a fresh
   temporary one): every file validated, every Δ's 1,000-replicate bootstrap interval and every
   SVG chart computed, every page written;
-* rebuild: ``build_site`` again on the same files, as after a new result elsewhere or a second
-  look: the memos of validated files, intervals and charts in the cache folder answer.
+* rebuild: ``build_site`` again on the same files: the memos of validated files, intervals and
+  charts in the cache folder answer;
+* rebuild after one new result (a sixth seed of one row on one target), as ``stilts run --site``
+  does after each cell: only that file is validated, only that row's intervals on that target
+  and the charts whose numbers changed are computed again.
 
 Prints seconds per part (load = reading and validating, board = Δ and bootstrap intervals,
 render = pages, charts and downloads, write) and the ratio to plain reading. Usage:
@@ -118,13 +121,22 @@ def main() -> None:
         plain = time.perf_counter() - started
         first, first_parts = timed_build(folder, Path(tmp) / "site")
         again, again_parts = timed_build(folder, Path(tmp) / "site")
+        # a new result arrives (a sixth seed of one row on one target), as during a running study
+        extra = synthetic_result(targets[0], intermediates[-1], models[0], 6, langs, args.examples, rng)
+        (folder / f"{extra['cell']['id']}.json").write_text(json.dumps(extra), encoding="utf-8")
+        grown, grown_parts = timed_build(folder, Path(tmp) / "site")
     rows = len(models) * len(intermediates)
     print(
         f"{count} results: {rows} rows x {len(targets)} targets x {len(seeds)} seeds, {len(langs)} languages x "
         f"{args.examples} examples"
     )
     print(f"plain json.load of every file: {plain:.2f} s")
-    for name, total, parts in (("first build", first, first_parts), ("rebuild", again, again_parts)):
+    builds = (
+        ("first build", first, first_parts),
+        ("rebuild, nothing changed", again, again_parts),
+        ("rebuild after one new result", grown, grown_parts),
+    )
+    for name, total, parts in builds:
         shown = "; ".join(f"{part} {seconds:.2f} s" for part, seconds in parts.items())
         print(f"stilts build_site, {name}: {total:.2f} s ({total / plain:.1f}x plain reading): {shown}")
 
