@@ -191,21 +191,6 @@ def run_scores(runs: Sequence[Sample], counts: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def replicate_scores(runs: Sequence[Sample], counts: np.ndarray) -> np.ndarray:
-    """``replicates × runs``: each run's score on each replicate's example draw."""
-    return np.stack(run_scores(runs, counts), axis=1)
-
-
-def seed_means(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per replicate, the mean over a draw (with replacement) of the runs; ``scores`` is
-    ``replicates × runs``; the draw is the same for every language of the replicate (``rng``
-    must be re-created identically per language, see :func:`delta_interval`)."""
-    replicates, runs = scores.shape
-    if runs == 1:
-        return scores[:, 0]
-    return picked_means(scores, rng.integers(0, runs, size=(replicates, runs)))
-
-
 def picked_means(scores: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """Per replicate (row of ``scores``), the mean of the runs that row of ``picks`` names."""
     return np.take_along_axis(scores, picks, axis=1).mean(axis=1)
@@ -221,7 +206,8 @@ class SeedDraws:
     made: dict[int, np.ndarray] = field(default_factory=dict)
 
     def means(self, scores: np.ndarray) -> np.ndarray:
-        """:func:`seed_means` of ``scores`` with a fresh ``rng_for(*parts)``."""
+        """Per replicate (row of ``scores``, ``replicates × runs``), the mean over a draw with
+        replacement of the runs; the draw is the same for every language of the replicate."""
         runs = scores.shape[1]
         if runs == 1:
             return scores[:, 0]
@@ -385,10 +371,6 @@ def _code_digest() -> str:
     for module_file in (__file__, units.__file__):
         digest.update(Path(module_file).read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def percentile_interval(values: np.ndarray) -> Interval:
-    return percentile_intervals([values])[0]
 
 
 def percentile_intervals(series: Sequence[np.ndarray]) -> list[Interval]:

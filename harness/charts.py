@@ -3,9 +3,9 @@ no CDN), byte-identical for the same board (fixed hash salt, no date, text kept 
 ``<text>``). Every chart has a text alternative built from the same numbers.
 
 * per target: Δ vs baseline by language for each intermediate setting, with the 95 % paired
-  bootstrap interval as error bars (:func:`target_chart`);
+  bootstrap interval as error bars (:func:`target_spec`);
 * an overview of small multiples, one panel per intermediate setting: Δ per target
-  (:func:`overview_chart`).
+  (:func:`overview_spec`).
 
 A chart is first described as plain data (:class:`ChartSpec`: every number and label matplotlib
 is given), then drawn. Drawing is the slow part, and a chart's SVG depends only on that data and
@@ -242,18 +242,6 @@ _DRAW = {"target": _draw_target, "overview": _draw_overview}
 def draw(spec: ChartSpec) -> bytes:
     """The chart's SVG, drawn by matplotlib (no memo)."""
     return _DRAW[spec.kind](spec.data)
-
-
-def target_chart(board: Board, target: str) -> tuple[bytes, str] | None:
-    """Δ by language, one series per compared row; the SVG and its text alternative."""
-    spec = target_spec(board, target)
-    return None if spec is None else (render_charts({target: spec})[target], spec.alt)
-
-
-def overview_chart(board: Board) -> tuple[bytes, str] | None:
-    """Small multiples: one panel per compared row, Δ per target with its interval."""
-    spec = overview_spec(board)
-    return None if spec is None else (render_charts({"overview": spec})["overview"], spec.alt)
 
 
 def render_charts(specs: Mapping[str, ChartSpec]) -> dict[str, bytes]:

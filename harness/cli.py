@@ -26,7 +26,7 @@ from rich.table import Table
 from harness import __version__
 from harness.console import print_table
 from harness.errors import PluginError, SpecError, StiltsError
-from harness.plugins import load_plugins
+from harness.plugins import load_plugins, true_word
 from harness.registry import Catalog
 
 console = Console(highlight=False, soft_wrap=True)
@@ -736,7 +736,7 @@ def main() -> None:
         err_console.print("[yellow]interrupted[/]: finished stages are kept; run the same command again to resume.")
         sys.exit(130)
     except Exception as exc:  # a bug or a library's failure (out of memory, CUDA), not bad input
-        if os.environ.get(TRACEBACK_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        if true_word(os.environ.get(TRACEBACK_ENV, "")):
             raise
         report = crash_report(exc)
         err_console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)

@@ -31,7 +31,6 @@ from harness.bootstrap import (
     IntervalMemo,
     IntervalRequest,
     Sample,
-    delta_interval,
     intervals,
 )
 from harness.experiment import BASELINE
@@ -217,17 +216,6 @@ def comparison(name: str, row: Row, base: Row, info: TargetInfo) -> Comparison |
 
     request = IntervalRequest("|".join(row.key), samples(mine), samples(theirs), weights)
     return Comparison(matched, per_language_delta, value, request)
-
-
-def compare(name: str, row: Row, base: Row, info: TargetInfo, draws: ExampleDraws) -> Delta | None:
-    """Δ of ``row`` against ``base`` on target ``name`` over the languages both scored."""
-    found = comparison(name, row, base, info)
-    if found is None:
-        return None
-    request = found.request
-    return found.delta(
-        *delta_interval(name, request.row_name, request.setting, request.baseline, request.weights, draws)
-    )
 
 
 @dataclass

@@ -94,7 +94,8 @@ class Pipeline:
         ``plan``: what :meth:`prepare` returned, when the caller looked at it first."""
         ctx = self.ctx
         started = time.monotonic()
-        plan = plan or self.prepare()
+        if plan is None:
+            plan = self.prepare()
         for task_name, langs in ctx.skipped.items():
             ctx.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
         ctx.reporter.run_started(

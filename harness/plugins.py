@@ -78,11 +78,17 @@ def blocked_from_env() -> set[str]:
     return {name.strip() for name in os.environ.get(BLOCK_ENV, "").split(",") if name.strip()}
 
 
+def true_word(raw: str) -> bool:
+    """True for the words stilts' environment switches take as "on": 1, true, yes, on (any case,
+    surrounding space ignored)."""
+    return raw.strip().lower() in _TRUE
+
+
 def strict_from_env() -> bool:
     """``STILTS_STRICT_PLUGINS`` as a boolean; a value that is not one raises :class:`StiltsError`."""
     raw = os.environ.get(STRICT_ENV, "")
     word = raw.strip().lower()
-    if word in _TRUE:
+    if true_word(word):
         return True
     if word in _FALSE:
         return False
