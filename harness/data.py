@@ -11,12 +11,14 @@ import itertools
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.errors import DataError, MissingResourcesError
 from harness.fingerprint import file_sha256
+from harness.hub import HubAccess, HubError
+from harness.hub_cards import Request, check_request
 from harness.interfaces import TaskType
 from harness.registry import Catalog
 from harness.tasks import TaskSpec
@@ -74,6 +76,13 @@ class SourcePlan:
     hub: dict[str, Any] = field(default_factory=dict)  # hub: dataset, config, split, revision
     rows: str | None = None  # "START:STOP" slice of the split's records
     reading: dict[str, Any] = field(default_factory=dict)  # reading_identity() of the source
+    #: why a hub plan could not be pinned to commits (then it cannot be read or keyed)
+    problem: str | None = None
+
+    @property
+    def hub_parts(self) -> list[dict[str, Any]]:
+        """The hub splits read, in order (one, or several concatenated)."""
+        return list(self.hub.get("parts", [self.hub])) if self.kind == "hub" else []
 
     @property
     def available_locally(self) -> bool:
@@ -92,7 +101,7 @@ class SourcePlan:
                 for role, p in self.files.items()
             }
         else:
-            info["hub"] = dict(self.hub)
+            info["hub"] = hub_provenance(self.hub)
         if self.rows:
             info["rows"] = self.rows
         return info
@@ -104,11 +113,12 @@ class SourcePlan:
         if self.kind == "local":
             found: dict[str, Any] = {role: file_sha256(p) for role, p in sorted(self.files.items())}
         else:
-            found = {
-                k: self.hub.get(k)
-                for k in ("dataset", "config", "split", "parts", "revision", "filter")
-                if k in self.hub
-            }
+            if self.problem or any(not part.get("commit") for part in self.hub_parts):
+                raise DataError(self.problem or f"{self.describe()} is not pinned to a commit")
+            pinned = [{k: part.get(k) for k in ("dataset", "config", "split", "commit")} for part in self.hub_parts]
+            found = {"parts": pinned} if "parts" in self.hub else dict(pinned[0])
+            if "filter" in self.hub:
+                found["filter"] = self.hub["filter"]
         if self.rows:
             found["rows"] = self.rows
         return {**found, "reading": self.reading} if self.reading else found
@@ -129,8 +139,10 @@ class LoadedSplit:
 class DataResolver:
     """Plans and loads splits for tasks, honouring local files, the hub and offline mode."""
 
-    def __init__(self, catalog: Catalog, data_dir: Path | None = None):
+    def __init__(self, catalog: Catalog, data_dir: Path | None = None, hub: HubAccess | None = None):
         self.catalog = catalog
+        #: pins hub datasets to commits (lock, mirror, hub) and locates their files
+        self.hub = hub if hub is not None else HubAccess.for_experiment(None)
         # absolute now: relative source paths resolve against spec/experiment folders, but a
         # data dir given on the command line or in the environment is relative to the cwd
         self.data_dir = (Path(data_dir) if data_dir else default_data_dir()).expanduser().resolve()
@@ -168,11 +180,12 @@ class DataResolver:
             code = hub.get("lang_codes", {}).get(lang, lang)
             entry = hub["splits"][split]
             if isinstance(entry, list):  # several splits concatenated (ANLI+)
-                plan_hub: dict[str, Any] = {"parts": [hub_part(hub, one, code) for one in entry]}
+                plan_hub: dict[str, Any] = {"parts": [hub_part(hub, one, code, lang) for one in entry]}
             else:
-                plan_hub = hub_part(hub, entry, code)
-            if "filter" in hub:
+                plan_hub = hub_part(hub, entry, code, lang)
+            if "filter" in hub:  # filters the source's own dataset, not another one an entry names
                 plan_hub["filter"] = {
+                    "dataset": hub["dataset"],
                     "field": hub["filter"]["field"],
                     "prefix": hub["filter"]["prefix"].replace("{lang}", code),
                 }
@@ -190,15 +203,52 @@ class DataResolver:
         return out
 
     def plan(self, task: TaskSpec, split: str, lang: str) -> SourcePlan | None:
-        """The source that will be used: local files if present, else the hub (None: no source)."""
+        """The source that will be used: local files if present, else the hub pinned to commits
+        (None: no source). A hub plan that cannot be pinned carries the reason in ``problem``."""
         candidates = self.plans(task, split, lang)
         for plan in candidates:
             if plan.available_locally:
                 return plan
         for plan in candidates:
             if plan.kind == "hub":
-                return plan
+                return self._pinned(plan)
         return None
+
+    def _pinned(self, plan: SourcePlan) -> SourcePlan:
+        """``plan`` with each hub part's ``commit`` (and mirror ``snapshot`` folder) filled in."""
+        parts = []
+        for part in plan.hub_parts:
+            try:
+                pin = self.hub.pin("dataset", part["dataset"], part.get("revision"))
+            except (MissingResourcesError, HubError) as exc:
+                return replace(plan, problem=str(exc.missing[0] if isinstance(exc, MissingResourcesError) else exc))
+            parts.append({**part, "commit": pin.commit, "snapshot": str(pin.snapshot) if pin.snapshot else None})
+        hub = {**plan.hub, "parts": parts} if "parts" in plan.hub else {**plan.hub, **parts[0]}
+        return replace(plan, hub=hub)
+
+    def hub_problems(self, task: TaskSpec, split: str, lang: str) -> list[str]:
+        """What the card of each hub dataset this split would read says is wrong with the request
+        (config, split, columns, ClassLabel names against the spec's labels); empty when the split
+        is read from local files, cannot be pinned, or no card facts are known."""
+        plan = self.plan(task, split, lang)
+        if plan is None or plan.kind != "hub" or plan.problem:
+            return []
+        source = task.sources["hub"]
+        task_type = self.catalog.task_type(task.task_type)
+        request = hub_request_columns(task, task_type, source)
+        problems = []
+        for part in plan.hub_parts:
+            facts = self.hub.card(part["dataset"], part["commit"])
+            if facts is None:
+                log.info("no card facts for hub dataset %s: its configs and columns are not checked", part["dataset"])
+                continue
+            problems += [
+                f"task {task.name!r} split {split!r} language {lang!r}: {problem}"
+                for problem in check_request(
+                    Request(part["dataset"], part.get("config"), part["split"], **request), facts
+                )
+            ]
+        return problems
 
     def missing(self, task: TaskSpec, split: str, lang: str) -> str | None:
         """Why (task, split, lang) cannot be read right now, or None when it can."""
@@ -207,6 +257,8 @@ class DataResolver:
             tried = [p.describe() for p in self.plans(task, split, lang)]
             where = f" (looked for {'; '.join(tried)})" if tried else " (no source defines this split)"
             return f"task {task.name!r} split {split!r} language {lang!r}: no data{where}"
+        if plan.kind == "hub" and plan.problem:
+            return f"task {task.name!r} split {split!r} language {lang!r}: {plan.problem}"
         if plan.kind == "hub" and offline_mode() and not hub_split_cached(plan):
             return f"task {task.name!r} split {split!r} language {lang!r}: {plan.describe()} is not in the local cache"
         return None
@@ -231,6 +283,8 @@ class DataResolver:
             where = plan.describe()
         else:
             source = task.sources["hub"]
+            if plan.problem:
+                raise DataError(f"task {task.name!r} split {split!r} language {lang!r}: {plan.problem}")
             raw = iter(load_hub_split(plan))
             where = plan.describe()
         start, stop = parse_rows(plan.rows)
@@ -310,13 +364,16 @@ def label_index(task: TaskSpec, source: dict[str, Any], value: Any, index: int, 
     raise DataError(f"task {task.name!r}, {where}, record {index}: label {value!r} is not in the label list {labels}")
 
 
-def hub_part(hub: dict[str, Any], entry: str | dict[str, Any], code: str) -> dict[str, Any]:
-    """One hub split named by a spec entry (a split name, or an object overriding dataset/config)."""
+def hub_part(hub: dict[str, Any], entry: str | dict[str, Any], code: str, lang: str) -> dict[str, Any]:
+    """One hub split named by a spec entry (a split name, or an object naming its own config or
+    dataset). An entry naming another dataset inherits nothing of the source's: not its config,
+    revision or language codes (``{lang}`` in its config is the language itself)."""
     entry = {"split": entry} if isinstance(entry, str) else entry
-    config = entry.get("config", hub.get("config"))
     dataset = entry.get("dataset", hub["dataset"])
-    # the source's revision pins its own dataset; another dataset is pinned by the entry itself
-    revision = entry.get("revision", hub.get("revision") if dataset == hub["dataset"] else None)
+    if dataset != hub["dataset"]:
+        config, revision, code = entry.get("config"), entry.get("revision"), lang
+    else:
+        config, revision = entry.get("config", hub.get("config")), entry.get("revision", hub.get("revision"))
     return {
         "dataset": dataset,
         "config": config.replace("{lang}", code) if config else None,
@@ -327,30 +384,106 @@ def hub_part(hub: dict[str, Any], entry: str | dict[str, Any], code: str) -> dic
 
 def describe_hub_part(part: dict[str, Any]) -> str:
     cfg = f" config {part['config']}" if part.get("config") else ""
-    return f"hub dataset {part['dataset']}{cfg} split {part['split']}"
+    at = f" at {part['commit'][:12]}" if part.get("commit") else ""
+    return f"hub dataset {part['dataset']}{cfg} split {part['split']}{at}"
 
 
-def load_hub_split(plan: SourcePlan) -> Any:
-    """The plan's hub rows: one split, or several concatenated in order."""
+def hub_provenance(hub: dict[str, Any]) -> dict[str, Any]:
+    """What a result records of a hub split: dataset, config, split, requested revision and the
+    commit read (not the mirror folder it was read from)."""
+    keep = ("dataset", "config", "split", "revision", "commit")
+    if "parts" in hub:
+        found: dict[str, Any] = {"parts": [{k: part.get(k) for k in keep} for part in hub["parts"]]}
+    else:
+        found = {k: hub.get(k) for k in keep}
+    if "filter" in hub:
+        found["filter"] = hub["filter"]
+    return found
+
+
+def hub_request_columns(task: TaskSpec, task_type: TaskType, source: dict[str, Any]) -> dict[str, Any]:
+    """The columns a hub source reads for ``task`` and the label names expected in its label
+    columns, as keyword arguments of :class:`~harness.hub_cards.Request`."""
+    mapping = {**task.fields, **source.get("fields", {})}
+    columns: list[str] = []
+    for name in task_type.fields:
+        if name in task_type.optional_fields and name not in mapping:
+            continue  # read only where the dataset has it
+        key = mapping.get(name, name)
+        columns += key if isinstance(key, list) else [key]
+    if "filter" in source:
+        columns.append(source["filter"]["field"])
+    label_columns: list[tuple[str, tuple[str, ...]]] = []
+    if task_type.uses_label_list and task.labels:
+        for name in ("label", "tags"):
+            key = mapping.get(name, name)
+            if name in task_type.fields and isinstance(key, str):
+                label_columns.append((key, tuple(task.labels)))
+    return {
+        "columns": tuple(dict.fromkeys(columns)),
+        "label_columns": tuple(label_columns),
+        "label_map": tuple((str(k), str(v)) for k, v in source.get("label_map", {}).items()),
+        "dropped": tuple(str(v) for v in source.get("drop_labels", [])),
+    }
+
+
+def load_hub_split(plan: SourcePlan) -> Iterator[dict[str, Any]]:
+    """The plan's hub rows, read at their pinned commits through ``datasets.load_dataset`` (from
+    the mirror's snapshot folder when there is one), one split or several concatenated in order.
+    ClassLabel values come back as their names (a negative "no label" id stays as it is), so the
+    spec's labels are matched by name, never by position."""
     import datasets  # lazy: heavy
 
     hub = plan.hub
     parts = []
-    for part in hub.get("parts", [hub]):
-        rows = datasets.load_dataset(
-            part["dataset"], part.get("config"), split=part["split"], revision=part.get("revision")
-        )
-        if "filter" in hub:
+    for part in plan.hub_parts:
+        if part.get("snapshot"):
+            rows = datasets.load_dataset(part["snapshot"], part.get("config"), split=part["split"])
+        else:
+            rows = datasets.load_dataset(
+                part["dataset"], part.get("config"), split=part["split"], revision=part.get("commit")
+            )
+        if "filter" in hub and hub["filter"].get("dataset", part["dataset"]) == part["dataset"]:
             field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
             rows = rows.filter(lambda row, field=field, prefix=prefix: str(row[field]).startswith(prefix))
         parts.append(rows)
-    return parts[0] if len(parts) == 1 else itertools.chain.from_iterable(parts)
+    return itertools.chain.from_iterable(decoded_class_labels(rows) for rows in parts)
+
+
+def decoded_class_labels(rows: Any) -> Iterator[dict[str, Any]]:
+    """The rows of a ``datasets.Dataset`` with every ClassLabel column (or list of ClassLabels)
+    turned from ids into names."""
+    from harness.hub_cards import class_label_names
+
+    names: dict[str, list[str]] = {}
+    for column, feature in rows.features.items():
+        found = class_label_names(feature)
+        if found:
+            names[column] = found
+
+    def name_of(column: str, value: Any) -> Any:
+        if isinstance(value, list):
+            return [name_of(column, one) for one in value]
+        if isinstance(value, int) and 0 <= value < len(names[column]):
+            return names[column][value]
+        return value
+
+    for row in rows:
+        yield {key: name_of(key, value) if key in names else value for key, value in row.items()} if names else row
 
 
 def hub_split_cached(plan: SourcePlan) -> bool:
-    """True when the hub split can be loaded without network (datasets' prepared cache)."""
+    """True when the pinned hub split can be loaded without network: from the mirror, or from
+    ``datasets``' cache. Only "not there offline" counts as False; any other failure (a broken
+    file, a bad config) is raised with its cause."""
+    if all(part.get("snapshot") for part in plan.hub_parts):
+        return True
+    from datasets.exceptions import DatasetNotFoundError
+
     try:
-        load_hub_split(plan)
-    except Exception:
+        next(iter(load_hub_split(plan)), None)
+    except (ConnectionError, FileNotFoundError, DatasetNotFoundError):
         return False
+    except Exception as exc:
+        raise DataError(f"{plan.describe()}: cannot be read ({type(exc).__name__}: {exc})") from exc
     return True

@@ -47,15 +47,27 @@ class Entry:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Where a model comes from: a hub id or a local folder (a stage checkpoint is a folder)."""
+    """Where a model comes from: a hub id or a local folder (a stage checkpoint is a folder).
+
+    ``revision``: for a hub id, the revision; once the run has pinned it (:mod:`harness.hub`),
+    the 40-hex commit that stage keys name and that is loaded. ``snapshot``: a local folder that
+    holds the hub repository at that commit (a mirror's export), loaded instead of the hub.
+    """
 
     id: str
     revision: str | None = None
     trust_remote_code: bool = False
+    snapshot: str | None = None
 
     @property
     def is_local(self) -> bool:
+        """A local folder given as the model (not a hub id, even one read from a mirror)."""
         return Path(self.id).expanduser().is_dir()
+
+    @property
+    def load_path(self) -> str:
+        """What ``from_pretrained`` is given: the snapshot folder, else the id or folder."""
+        return self.snapshot or self.id
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.errors import DataError
+from harness.errors import DataError, MissingResourcesError, StiltsError
 from harness.interfaces import ModelRef
 from harness.needs import SplitNeed, experiment_needs
 from harness.run_context import RunContext
@@ -25,9 +25,10 @@ def preflight(ctx: RunContext, *, read_files: bool = True) -> list[str]:
     missing_source = ctx.catalog.model_source(source).missing(model) if source else None
     if missing_source:
         problems.append(f"model source {source!r}: {missing_source}")
-    elif not source and not ctx.base_ref.is_local and ctx.offline and not hub_model_cached(ctx.base_ref):
-        problems.append(f"model {ctx.base_ref.id!r} is not a local folder and not in the hub cache")
+    elif not source:
+        problems += model_problems(ctx)
     for need in experiment_needs(ctx.catalog, ctx.experiment):
+        problems += ctx.resolver.hub_problems(need.task, need.split, need.lang)
         if need.optional and not ctx.resolver.plans(need.task, need.split, need.lang):
             continue
         problem = ctx.resolver.missing(need.task, need.split, need.lang)
@@ -58,12 +59,27 @@ def check_readable(ctx: RunContext, need: SplitNeed) -> str | None:
     return None
 
 
+def model_problems(ctx: RunContext) -> list[str]:
+    """Why the starting model cannot be used now: it cannot be pinned, or it is a hub model
+    neither in the mirror nor (offline) in the local hub cache."""
+    try:
+        ref = ctx.base_ref
+    except MissingResourcesError as exc:
+        return list(exc.missing)
+    except StiltsError as exc:
+        return [str(exc)]
+    if not ref.is_local and not ref.snapshot and ctx.offline and not hub_model_cached(ref):
+        return [f"model {ref.id!r} (commit {ref.revision}) is not a local folder and not in the hub cache"]
+    return []
+
+
 def hub_model_cached(ref: ModelRef) -> bool:
     """True when the hub model's files are in the local Hugging Face cache."""
-    try:
-        from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
+    try:
         snapshot_download(ref.id, revision=ref.revision, local_files_only=True)
-    except Exception:
+    except (LocalEntryNotFoundError, FileNotFoundError):
         return False
     return True

@@ -7,7 +7,7 @@ is resolved (a model source builds it) only when :attr:`RunContext.base_ref` is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from harness.data import DataResolver, SourcePlan, enable_offline_mode, offline_mode
 from harness.devices import local_device, planned_precision
 from harness.experiment import Experiment, Target
+from harness.hub import HubAccess
 from harness.interfaces import ModelAdapter, ModelRef, RunSettings
 from harness.progress import RunReporter, SilentReporter
 from harness.registry import Catalog
@@ -45,7 +46,9 @@ class RunContext:
         if self.offline:
             enable_offline_mode()  # --offline reaches every library, not only the preflight
         self.device = self.device or local_device()
-        self.resolver = DataResolver(self.catalog, self.experiment.data_dir(self.data_dir))
+        #: pins every hub dataset and model to a commit: the experiment's lock, a mirror, the hub
+        self.hub = HubAccess.for_experiment(self.experiment.path, self.offline)
+        self.resolver = DataResolver(self.catalog, self.experiment.data_dir(self.data_dir), self.hub)
         self.store = StageStore(self.runs_dir)
         self.results_dir = Path(self.results_dir)
         model = self.experiment.model
@@ -57,8 +60,9 @@ class RunContext:
 
     @cached_property
     def base_ref(self) -> ModelRef:
-        """The model the experiment starts from (a model source builds its folder on first use)."""
-        return self.experiment.model_ref(self.catalog)
+        """The model the experiment starts from (a model source builds its folder on first use);
+        a hub model pinned to its commit (:meth:`HubAccess.pin`), read from the mirror if any."""
+        return pinned_model(self.hub, self.experiment.model_ref(self.catalog))
 
     @cached_property
     def base_id(self) -> str:
@@ -87,3 +91,12 @@ class RunContext:
         """A split's records (at most ``limit``) and the source plan they came from."""
         loaded = self.resolver.load(task, split, lang, limit)
         return loaded.records, loaded.plan
+
+
+def pinned_model(hub: HubAccess, ref: ModelRef) -> ModelRef:
+    """``ref`` with a hub id's revision replaced by the commit it is pinned to (and the mirror's
+    snapshot folder); local folders are returned as they are."""
+    if ref.is_local:
+        return ref
+    pin = hub.pin("model", ref.id, ref.revision)
+    return replace(ref, revision=pin.commit, snapshot=str(pin.snapshot) if pin.snapshot else None)

@@ -9,6 +9,8 @@ import torch
 
 from harness.data import DataResolver, parse_rows
 from harness.errors import DataError
+from harness.hub import HubAccess
+from harness.lockfile import LockedRepo, LockFile
 from plugins.formats.files import AlignedLines, Tsv
 from plugins.metrics.basic import Accuracy, RetrievalAccuracy
 from plugins.tasktypes.retrieval import nearest
@@ -134,7 +136,7 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
 
     def fake_load_dataset(name, config=None, split=None, revision=None):
         calls.append((name, revision))
-        return tables[(name, split)]
+        return datasets.Dataset.from_list(tables[(name, split)])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     spec = catalog.load_spec(
@@ -156,7 +158,13 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
             ),
         )
     )
-    loaded = DataResolver(catalog).load(spec, "train", "en")
+    lock = LockFile(tmp_path / "x.lock.json")
+    lock.add(LockedRepo("dataset", "anli", "v1", "a" * 40))
+    lock.add(LockedRepo("dataset", "snli", None, "b" * 40))
+    loaded = DataResolver(catalog, hub=HubAccess(lock=lock)).load(spec, "train", "en")
     assert [r["text_a"] for r in loaded.records] == ["a", "e"] and loaded.dropped == 1
-    assert calls == [("anli", "v1"), ("snli", None)]
-    assert loaded.plan.describe() == "hub dataset anli split train_r1+train_r2 + hub dataset snli split train"
+    # each dataset is read at the commit the lock pins for it: the source's revision pins only anli
+    assert calls == [("anli", "a" * 40), ("snli", "b" * 40)]
+    assert loaded.plan.describe() == (
+        f"hub dataset anli split train_r1+train_r2 at {'a' * 12} + hub dataset snli split train at {'b' * 12}"
+    )

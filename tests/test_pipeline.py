@@ -160,7 +160,7 @@ def test_offline_preflight_lists_everything_missing_before_training(
         "'xnli' split 'eval' language 'de'",
         "'xnli' split 'eval' language 'sw'",
         "nyu-mll/multi_nli",
-        "not in the local cache",
+        "cannot be pinned to a commit offline",  # no lock and no mirror: nothing says which commit to read
     ):
         assert expected in missing
     assert not (tmp_path / "runs").exists()

@@ -35,7 +35,7 @@ from jsonschema.validators import extend
 
 from harness.errors import SpecError, SpecIssue, near_names
 
-SCHEMAS = ("task_spec", "experiment", "result")
+SCHEMAS = ("task_spec", "experiment", "result", "lock")
 
 #: Largest JSON file read (spec, experiment or result); larger files are refused before reading.
 MAX_JSON_BYTES = 50 * 1024 * 1024

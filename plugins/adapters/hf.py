@@ -132,22 +132,22 @@ class HuggingFaceAdapter(ModelAdapter):
 
     def _kwargs(self, ref: ModelRef) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"trust_remote_code": ref.trust_remote_code}
-        if ref.revision and not ref.is_local:
-            kwargs["revision"] = ref.revision
+        if ref.revision and not ref.is_local and not ref.snapshot:
+            kwargs["revision"] = ref.revision  # the pinned commit: what the stage keys name is what loads
         return kwargs
 
     def load_tokenizer(self, ref: ModelRef) -> Any:
         from transformers import AutoTokenizer
 
         _quiet_transformers()
-        return AutoTokenizer.from_pretrained(ref.id, **self._kwargs(ref))
+        return AutoTokenizer.from_pretrained(ref.load_path, **self._kwargs(ref))
 
     def load_model(self, ref: ModelRef, head: Head) -> Any:
         import transformers
 
         _quiet_transformers()
         if head.kind == "dual_encoder":  # a shared-weight encoder for both sides: dual_encoder_class()
-            return dual_encoder_class()(transformers.AutoModel.from_pretrained(ref.id, **self._kwargs(ref)))
+            return dual_encoder_class()(transformers.AutoModel.from_pretrained(ref.load_path, **self._kwargs(ref)))
         auto = getattr(transformers, AUTO_CLASSES[head.kind])
         kwargs = self._kwargs(ref)
         if head.num_labels:
@@ -157,7 +157,7 @@ class HuggingFaceAdapter(ModelAdapter):
         if head.labels:
             kwargs["id2label"] = dict(enumerate(head.labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(head.labels)}
-        return auto.from_pretrained(ref.id, **kwargs)
+        return auto.from_pretrained(ref.load_path, **kwargs)
 
     def prepare_for_training(self, model: Any, method: dict[str, Any]) -> Any:
         """``full``: unchanged. ``lora``: peft LoRA adapters on the encoder (``target_modules``
@@ -253,7 +253,12 @@ class HuggingFaceAdapter(ModelAdapter):
     def _embed_sentence_transformers(self, ref: ModelRef, sentences: Sequence[str], settings: RunSettings) -> Any:
         from sentence_transformers import SentenceTransformer
 
-        encoder = SentenceTransformer(ref.id, device=settings.device, trust_remote_code=ref.trust_remote_code)
+        encoder = SentenceTransformer(
+            ref.load_path,
+            revision=self._kwargs(ref).get("revision"),
+            device=settings.device,
+            trust_remote_code=ref.trust_remote_code,
+        )
         encoder.max_seq_length = settings.max_length
         return (
             encoder.encode(
@@ -269,7 +274,8 @@ class HuggingFaceAdapter(ModelAdapter):
 
     def fingerprint(self, ref: ModelRef) -> str:
         """Local folders: sha256 over every file's bytes (memoised, so re-runs are cheap); hub
-        ids: the commit their revision resolves to (the hub, else the local hub cache)."""
+        ids: the commit their revision was pinned to (a mirror's snapshot of that commit has the
+        same identity as the hub's), else the one it resolves to (the hub, else its local cache)."""
         from harness.data import offline_mode
         from harness.fingerprint import folder_fingerprint, hub_commit
 
