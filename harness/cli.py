@@ -26,6 +26,8 @@ from rich.table import Table
 from harness import __version__
 from harness.console import print_table
 from harness.errors import PluginError, SpecError, StiltsError
+from harness.hub_mirror import MIRROR_ENV
+from harness.lockfile import LOCK_ENV
 from harness.plugins import load_plugins, true_word
 from harness.registry import Catalog
 
@@ -120,6 +122,21 @@ def _main(
         ),
     ] = None,
     strict_plugins: Annotated[bool, typer.Option("--strict-plugins", help="Any plugin failure is fatal.")] = False,
+    hub_mirror: Annotated[
+        Path | None,
+        typer.Option(
+            "--hub-mirror",
+            file_okay=False,
+            help="A folder of git clones of hub repositories (datasets/OWNER/NAME, models/OWNER/NAME) read instead "
+            "of the hub (also STILTS_HUB_MIRROR).",
+        ),
+    ] = None,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock", dir_okay=False, help="The lock file to run with (default: EXPERIMENT.lock.json beside it)."
+        ),
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
@@ -135,6 +152,11 @@ def _main(
     State.blocked, State.strict, State.modules = blocked, (True if strict_plugins else None), modules
     State.include_paths = list(include_path or [])
     State._catalog = None
+    # environment variables, so that worker processes and Slurm jobs see the same mirror and lock
+    if hub_mirror is not None:
+        os.environ[MIRROR_ENV] = str(hub_mirror.expanduser().resolve())
+    if lock is not None:
+        os.environ[LOCK_ENV] = str(lock.expanduser().resolve())
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -476,6 +498,30 @@ def rerun(
             out.print(f"  {e(line)}")
         raise typer.Exit(1)
     out.print(f"[green]reproduced[/]: every score equals the stored one (new result: {e(path)})")
+
+
+@app.command()
+def lock(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Where to write the lock (default: EXPERIMENT.lock.json).")
+    ] = None,
+) -> None:
+    """Pin every hub dataset and model the experiment reads to a commit (the mirror's, else the
+    hub's), check every requested config, split, column and label against the datasets' cards at
+    those commits, and write the lock file runs then use (commit it next to the experiment)."""
+    from harness.experiment import load_experiment
+    from harness.locking import lock_experiment
+
+    catalog = State.catalog()
+    exp = load_experiment(catalog.experiment_path(experiment), catalog)
+    pinned = lock_experiment(catalog, exp, data_dir, output)
+    pinned.save()
+    for entry in sorted(pinned.entries.values(), key=lambda one: (one.kind, one.repo)):
+        at = f" ({entry.revision})" if entry.revision else ""
+        console.print(f"{entry.kind} {e(entry.repo)}{e(at)} -> {entry.commit}")
+    console.print(f"wrote {e(pinned.path)}: {len(pinned.entries)} repositories pinned ({e(pinned.resolved_from)})")
 
 
 @app.command()

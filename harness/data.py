@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import DataError, MissingResourcesError
 from harness.fingerprint import file_sha256
 from harness.hub import HubAccess, HubError
-from harness.hub_cards import Request, check_request
+from harness.hub_cards import Request, check_request, shipped_facts
 from harness.interfaces import TaskType
 from harness.registry import Catalog
 from harness.tasks import TaskSpec
@@ -172,7 +172,10 @@ class DataResolver:
                     "local",
                     files=files,
                     rows=local.get("slices", {}).get(split),
-                    reading=reading_identity(task, local),
+                    reading={
+                        **reading_identity(task, local),
+                        "format_code": self.catalog.provider_of(self.catalog.format_entries, local["format"]),
+                    },
                 )
             )
         hub = task.sources.get("hub")
@@ -228,26 +231,23 @@ class DataResolver:
 
     def hub_problems(self, task: TaskSpec, split: str, lang: str) -> list[str]:
         """What the card of each hub dataset this split would read says is wrong with the request
-        (config, split, columns, ClassLabel names against the spec's labels); empty when the split
-        is read from local files, cannot be pinned, or no card facts are known."""
+        (config, split, columns, ClassLabel names against the spec's labels): the card at the
+        pinned commit, or the verified facts shipped with stilts while it cannot be pinned yet.
+        Empty when the split is read from local files or no card facts are known."""
         plan = self.plan(task, split, lang)
-        if plan is None or plan.kind != "hub" or plan.problem:
+        if plan is None or plan.kind != "hub":
             return []
-        source = task.sources["hub"]
-        task_type = self.catalog.task_type(task.task_type)
-        request = hub_request_columns(task, task_type, source)
+        request = hub_request_columns(task, self.catalog.task_type(task.task_type), task.sources["hub"])
         problems = []
         for part in plan.hub_parts:
-            facts = self.hub.card(part["dataset"], part["commit"])
+            commit = part.get("commit")
+            facts = self.hub.card(part["dataset"], commit) if commit else shipped_facts(part["dataset"])
             if facts is None:
                 log.info("no card facts for hub dataset %s: its configs and columns are not checked", part["dataset"])
                 continue
-            problems += [
-                f"task {task.name!r} split {split!r} language {lang!r}: {problem}"
-                for problem in check_request(
-                    Request(part["dataset"], part.get("config"), part["split"], **request), facts
-                )
-            ]
+            wanted = Request(part["dataset"], part.get("config"), part["split"], **request)
+            where = f"task {task.name!r} split {split!r} language {lang!r}"
+            problems += [f"{where}: {problem}" for problem in check_request(wanted, facts)]
         return problems
 
     def missing(self, task: TaskSpec, split: str, lang: str) -> str | None:

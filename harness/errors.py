@@ -89,7 +89,13 @@ class ConflictError(StiltsError):
 
 
 class MissingResourcesError(StiltsError):
-    """Models or data that an experiment needs and that are not available (offline check)."""
+    """Models or data that an experiment needs and that are not available (offline check).
+    ``advice``: what to do about them (subclasses say something else)."""
+
+    advice = (
+        "Run `stilts lock EXPERIMENT` and `stilts prefetch EXPERIMENT` with network access (or --hub-mirror), "
+        "or point the task at local files (see README: 'Local data')."
+    )
 
     def __init__(self, missing: list[str]):
         self.missing = missing
@@ -97,11 +103,7 @@ class MissingResourcesError(StiltsError):
 
     def __str__(self) -> str:
         lines = "\n".join(f"  - {m}" for m in self.missing)
-        return (
-            f"{len(self.missing)} resource(s) needed by this experiment are not available offline:\n"
-            f"{lines}\nRun `stilts prefetch EXPERIMENT` with network access, or point the task "
-            "at local files (see README: 'Local data')."
-        )
+        return f"{len(self.missing)} resource(s) needed by this experiment are not available:\n{lines}\n{self.advice}"
 
 
 class DataError(StiltsError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.interfaces import ModelHandle, ModelRef
 from harness.needs import mlm_text_source
-from harness.planning import GroupWork
+from harness.planning import GroupWork, mlm_config
 from harness.run_context import RunContext
 from harness.tasks import TaskSpec
 
@@ -90,7 +90,7 @@ class GroupTrainer:
                 [{"text": text} for text in texts],
                 None,
                 start,
-                {**ctx.experiment.training(mlm_task, "intermediate"), **group.get("training", {})},
+                mlm_config(ctx, group),
                 tokenizer,
                 selects=False,
             )

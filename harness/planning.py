@@ -360,8 +360,8 @@ class Planner:
             )
             return {
                 "start": self._start_id(start),
-                "adapter": ctx.adapter_name,
-                "task": task.identity(),
+                "adapter": ctx.adapter_key,
+                "task": ctx.task_key(task),
                 "data": {"train": fingerprint_of(built.train_plan), "dev": dev},
                 "training": hashed_training(config),
                 "precision": settings.precision,
@@ -409,7 +409,7 @@ class Planner:
             built = work()
             return {
                 "start": self._start_id(start),
-                "adapter": ctx.adapter_name,
+                "adapter": ctx.adapter_key,
                 "group": {
                     "name": group["name"],
                     "sampling": policy,
@@ -418,8 +418,8 @@ class Planner:
                 },
                 "tasks": [
                     {
-                        "task": t.identity(),
-                        "max_length": member_cfg[t.name]["max_length"],
+                        "task": ctx.task_key(t),
+                        "training": hashed_training(member_cfg[t.name]),
                         "data": {
                             "train": fingerprint_of(built.plans[t.name][0]),
                             "dev": fingerprint_of(built.plans[t.name][1]),
@@ -427,7 +427,8 @@ class Planner:
                     }
                     for t in tasks
                 ],
-                "mlm_task": ctx.task(mlm.get("task", "mlm")).identity() if mlm else None,
+                "mlm_task": ctx.task_key(ctx.task(mlm.get("task", "mlm"))) if mlm else None,
+                "mlm_training": hashed_training(mlm_config(ctx, group)) if mlm else None,
                 "mlm_data": [p.fingerprint() for p in built.mlm_plans],
                 "translate": self.translation_identity(group, tasks),
                 "training": hashed_training(config),
@@ -577,8 +578,8 @@ def eval_key_inputs(ctx: RunContext, work: EvalWork, model_id: str) -> dict[str,
     assert work.plan is not None
     return {
         "model": model_id,
-        "adapter": ctx.adapter_name,
-        "task": work.task.identity(),
+        "adapter": ctx.adapter_key,
+        "task": ctx.task_key(work.task),
         "lang": work.language,
         "data": work.plan.fingerprint(),
         "limit": work.config.get("max_eval_examples"),
@@ -589,6 +590,14 @@ def eval_key_inputs(ctx: RunContext, work: EvalWork, model_id: str) -> dict[str,
             "options": work.settings.options,
         },
     }
+
+
+def mlm_config(ctx: RunContext, group: dict[str, Any]) -> dict[str, Any]:
+    """The resolved hyperparameters of a group's continued-MLM member (the MLM task's recipe,
+    the experiment's intermediate training, the group's training): its ``max_length`` and the
+    rest decide how its text is cut and batched, so they are part of the group's key."""
+    mlm_task = ctx.task(group["mlm"].get("task", "mlm"))
+    return {**ctx.experiment.training(mlm_task, "intermediate"), **group.get("training", {})}
 
 
 def blocked_reasons(plan: StagePlan) -> list[str]:

@@ -126,6 +126,27 @@ class Catalog:
 
         return self._instance("executor", self.executor_entries, name, Executor)
 
+    # -- which code provides a name (for stage keys) -------------------------------------
+    def provider_of(self, entries: dict[str, Entry], name: str) -> str:
+        """``"<distribution>==<version>"`` of the installed package whose plugin registered
+        ``name`` in ``entries`` (``"plugin:<name>"`` for a plugin that is no installed package,
+        ``""`` for an unknown name): a new release of the code behind a task type, format,
+        metric or adapter is a new stage key."""
+        entry = entries.get(name)
+        if entry is None:
+            return ""
+        info = self.host.infos.get(entry.plugin)
+        if info is not None and info.distribution:
+            return f"{info.distribution}=={info.version}"
+        return f"plugin:{entry.plugin}"
+
+    def code_identity(self, task: TaskSpec) -> dict[str, Any]:
+        """The packages providing ``task``'s task type and metrics (see :meth:`provider_of`)."""
+        return {
+            "task_type": self.provider_of(self.task_type_entries, task.task_type),
+            "metrics": {metric: self.provider_of(self.metric_entries, metric) for metric in task.metrics},
+        }
+
     # -- task specs ----------------------------------------------------------------------
     @cached_property
     def tasks(self) -> dict[str, TaskSpec]:

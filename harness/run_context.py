@@ -72,6 +72,19 @@ class RunContext:
     def task(self, name: str) -> TaskSpec:
         return self.experiment.task(self.catalog, name)
 
+    def task_key(self, task: TaskSpec) -> dict[str, Any]:
+        """What of ``task`` enters stage keys: :meth:`TaskSpec.identity` and the packages (and
+        versions) that provide its task type and metrics."""
+        return {**task.identity(), "code": self.catalog.code_identity(task)}
+
+    @cached_property
+    def adapter_key(self) -> dict[str, str]:
+        """The model adapter in stage keys: its name and the package that provides it."""
+        return {
+            "name": self.adapter_name,
+            "code": self.catalog.provider_of(self.catalog.adapter_entries, self.adapter_name),
+        }
+
     def eval_languages(self, task: TaskSpec, target: Target) -> list[str]:
         """The languages a target is evaluated in (the experiment's list, else the spec's)."""
         return list(target.languages) if target.languages else task.eval_languages

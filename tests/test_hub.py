@@ -1,0 +1,268 @@
+"""The hub path, proven offline through the real loaders (``pytest -m hub``).
+
+A mirror of hub-format repositories (:mod:`tests.hub_repos`: card YAML with the real cards'
+configs and features, parquet rows from ``../shared/data``, a model folder) is read through
+``datasets.load_dataset`` and ``from_pretrained``. The checks: every task type reads the same
+records from the hub copy as from the local files; ``stilts lock`` pins every dataset and model to
+a 40-hex commit; a run with ``--offline`` reads exactly the locked commits (not a newer one), and
+scores what the same experiment on local files scores; ClassLabel names, not positions, decide
+labels; wrong config names are refused before training with the closest valid names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.data import DataResolver
+from harness.experiment import load_experiment
+from harness.hub import HubAccess
+from tests.helpers import write_json
+from tests.hub_repos import card_features, git_commit, hub_rows, write_dataset_repo, write_model_repo
+
+pytestmark = [pytest.mark.hub, pytest.mark.shared_data]
+
+STILTS = str(Path(sys.executable).parent / "stilts")
+MODEL_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: The experiment read both ways: on local files (these source overrides, slices of
+#: ../shared/data) and through the hub (the specs' own hub sources, from the mirror). Logical
+#: splits that share a hub split get the same rows, so both runs read identical records.
+LOCAL_SOURCES: dict[str, Any] = {
+    "xnli": {
+        "local": {
+            "format": "tsv",
+            "options": {"columns": ["premise", "hypothesis", "label"]},
+            "files": {
+                "train": "{data_dir}/xnli/dev-en.tsv",
+                "dev": "{data_dir}/xnli/dev-en.tsv",
+                "eval": "{data_dir}/xnli/dev-{lang}.tsv",
+            },
+            "slices": {"train": "0:40", "dev": "40:70", "eval": "100:130"},
+        }
+    },
+    "udpos": {
+        "local": {
+            "format": "conll_tags",
+            "fields": {"tokens": "tokens", "tags": "tags"},
+            "files": {
+                "train": "{data_dir}/udpos/xtreme/train-en.tsv",
+                "dev": "{data_dir}/udpos/xtreme/dev-en.tsv",
+                "eval": "{data_dir}/udpos/xtreme/dev-{lang}.tsv",
+            },
+            "slices": {"train": "0:40", "dev": "0:30", "eval": "100:130"},
+        }
+    },
+    "xquad": {
+        "local": {
+            "format": "squad_json",
+            "files": {
+                "train": "{data_dir}/squad/train-v1.1.first11articles.json",
+                "dev": "{data_dir}/squad/train-v1.1.first11articles.json",
+                "eval": "{data_dir}/xquad/xquad.{lang}.json",
+            },
+            "slices": {"train": "0:24", "dev": "3000:3016", "eval": "0:20"},
+        }
+    },
+    "tatoeba": {
+        "local": {
+            "format": "aligned_lines",
+            "lang_codes": {"de": "deu"},
+            "files": {
+                "eval": {
+                    "source": "{data_dir}/tatoeba/tatoeba.{lang}-eng.{lang}",
+                    "target": "{data_dir}/tatoeba/tatoeba.{lang}-eng.eng",
+                }
+            },
+            "slices": {"eval": "0:40"},
+        }
+    },
+    "hellaswag": {
+        "local": {
+            "format": "hellaswag_text",
+            "files": {
+                "train": "{data_dir}/hellaswag/hellaswag_val_full.txt",
+                "dev": "{data_dir}/hellaswag/hellaswag_val_full.txt",
+            },
+            "slices": {"train": "0:24", "dev": "500:516"},
+        }
+    },
+}
+
+
+def experiment_data(model: dict[str, Any], name: str, sources: dict[str, Any] | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": name,
+        "model": model,
+        "intermediate": ["none", "hellaswag"],
+        "targets": [
+            {"task": "xnli", "languages": ["de", "en"]},
+            {"task": "udpos", "languages": ["de"]},
+            {"task": "xquad", "languages": ["de"]},
+            {"task": "tatoeba", "languages": ["de"]},
+        ],
+        "seeds": [1],
+        "training": {
+            "epochs": 1,
+            "batch_size": 8,
+            "learning_rate": 1e-4,
+            "max_length": 64,
+            "precision": "fp32",
+            "max_eval_examples": 40,
+        },
+    }
+    if sources is not None:
+        data["sources"] = sources
+    return data
+
+
+# -- building the mirror -----------------------------------------------------------------------------
+def build_mirror(catalog: Any, local_experiment: Path, hub_experiment: Path, shared_data: Path, mirror: Path) -> None:
+    """Every hub split the hub experiment reads, holding the records the local experiment reads
+    for the same logical split, plus the model."""
+    from harness.needs import experiment_needs
+
+    local = load_experiment(local_experiment, catalog)
+    hub_exp = load_experiment(hub_experiment, catalog)
+    local_resolver = DataResolver(catalog, shared_data)
+    hub_resolver = DataResolver(catalog, shared_data, HubAccess(lock=None, offline=True))
+    tables: dict[str, dict[str, dict[str, list[dict]]]] = {}
+    features: dict[str, dict[str, Any]] = {}
+    for need in experiment_needs(catalog, hub_exp):
+        plans = [p for p in hub_resolver.plans(need.task, need.split, need.lang) if p.kind == "hub"]
+        if not plans:
+            continue
+        (part,) = plans[0].hub_parts
+        local_task = local.task(catalog, need.task.name)
+        records = local_resolver.load(local_task, need.split, need.lang).records
+        config = part["config"] or default_config(part["dataset"])
+        feats = card_features(part["dataset"], config, part["split"])
+        rows = hub_rows(catalog, need.task, records, feats)
+        existing = tables.setdefault(part["dataset"], {}).setdefault(config, {}).get(part["split"])
+        assert existing is None or existing == rows, f"{part} would need two different row sets"
+        tables[part["dataset"]][config][part["split"]] = rows
+        features.setdefault(part["dataset"], {})[config] = feats
+    for dataset, configs in tables.items():
+        write_dataset_repo(mirror, dataset, configs, features[dataset])
+
+
+def default_config(dataset: str) -> str:
+    from harness.hub_cards import shipped_facts
+
+    facts = shipped_facts(dataset)
+    assert facts is not None
+    name, _ = facts.config(None)
+    assert name is not None, f"{dataset}: no default config in its card facts"
+    return name
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, minilm_dir: Path) -> dict[str, Path]:
+    from harness.plugins import load_plugins
+    from harness.registry import Catalog
+
+    catalog = Catalog(load_plugins())
+    root = tmp_path_factory.mktemp("hub-study")
+    mirror = root / "mirror"
+    local_exp = write_json(
+        root / "local.json", experiment_data({"id": str(minilm_dir), "label": "minilm"}, "hub-local", LOCAL_SOURCES)
+    )
+    hub_exp = write_json(root / "hub.json", experiment_data({"id": MODEL_REPO, "label": "minilm"}, "hub-path", None))
+    build_mirror(catalog, local_exp, hub_exp, shared_data, mirror)
+    write_model_repo(mirror, MODEL_REPO, minilm_dir)
+    return {"root": root, "mirror": mirror, "local": local_exp, "hub": hub_exp}
+
+
+def stilts(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([STILTS, *args], env=env, capture_output=True, text=True, timeout=1200)
+    if check:
+        assert done.returncode == 0, f"stilts {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def offline_env(root: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STILTS_HUB", "STILTS_LOCK"))}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        STILTS_CACHE_DIR=str(root / "cache"),
+        HF_DATASETS_CACHE=str(root / "hf-datasets"),
+        HF_HOME=str(root / "hf-home"),
+        **extra,
+    )
+    return env
+
+
+# -- the tests ------------------------------------------------------------------------------------------
+def test_lock_pins_every_dataset_and_model_then_an_offline_run_reads_only_the_locked_commits(
+    study: dict[str, Path], shared_data: Path
+) -> None:
+    root, mirror = study["root"], study["mirror"]
+    env = offline_env(root, STILTS_HUB_MIRROR=str(mirror))
+    stilts("lock", str(study["hub"]), env=env)
+    lock_path = study["hub"].with_name("hub.lock.json")
+    lock = json.loads(lock_path.read_text())
+    datasets = {one["repo"]: one["commit"] for one in lock["datasets"]}
+    assert set(datasets) == {
+        "facebook/xnli",
+        "google/xtreme",
+        "rajpurkar/squad",
+        "google/xquad",
+        "Rowan/hellaswag",
+    }
+    assert [one["repo"] for one in lock["models"]] == [MODEL_REPO]
+    for one in [*lock["datasets"], *lock["models"]]:
+        assert len(one["commit"]) == 40 and int(one["commit"], 16) >= 0
+    assert (
+        "udpos.German"
+        in lock["datasets"][[d["repo"] for d in lock["datasets"]].index("google/xtreme")]["card"]["configs"]
+    )
+
+    # the mirror moves on after the lock: new data in XNLI and new weights; the run must not see them
+    xnli = mirror / "datasets" / "facebook" / "xnli"
+    for parquet in xnli.rglob("test-*.parquet"):
+        parquet.unlink()
+    git_commit(xnli, "upstream rewrote the test split")
+    weights = mirror / "models" / MODEL_REPO / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    git_commit(weights.parent, "new weights")
+
+    runs, results = root / "runs", root / "results"
+    stilts("run", str(study["hub"]), "--offline", "--runs-dir", str(runs), "--results-dir", str(results), env=env)
+    result = json.loads(next((results / "hub-path").glob("*xnli*.json")).read_text())
+    read = [one for one in result["data"] if one["source"] == "hub"]
+    assert read, "the result records which hub commits it read"
+    for one in read:
+        for part in one["hub"].get("parts", [one["hub"]]):
+            assert part["commit"] == datasets[part["dataset"]]
+
+    # the same experiment on the local files scores the same: the hub path read the same records
+    local_results = root / "local-results"
+    stilts(
+        "run",
+        str(study["local"]),
+        "--offline",
+        "--data-dir",
+        str(shared_data),
+        "--runs-dir",
+        str(root / "local-runs"),
+        "--results-dir",
+        str(local_results),
+        env=offline_env(root),
+    )
+    assert scores(results / "hub-path") == scores(local_results / "hub-local")
+
+
+def scores(folder: Path) -> dict[str, Any]:
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        result = json.loads(path.read_text())
+        out[result["cell"]["intermediate"] + "/" + result["cell"]["target"]] = result["languages"]
+    return out
