@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import DataError, MissingResourcesError
 from harness.fingerprint import file_sha256
 from harness.hub import HubAccess, HubError
-from harness.hub_cards import Request, check_request, shipped_facts
+from harness.hub_cards import PARQUET_EXPORT, Request, check_request, shipped_facts
 from harness.interfaces import TaskType
 from harness.registry import Catalog
 from harness.tasks import TaskSpec
@@ -245,7 +245,9 @@ class DataResolver:
             if facts is None:
                 log.info("no card facts for hub dataset %s: its configs and columns are not checked", part["dataset"])
                 continue
-            wanted = Request(part["dataset"], part.get("config"), part["split"], **request)
+            wanted = Request(
+                part["dataset"], part.get("config"), part["split"], revision=part.get("revision"), **request
+            )
             where = f"task {task.name!r} split {split!r} language {lang!r}"
             problems += [f"{where}: {problem}" for problem in check_request(wanted, facts)]
         return problems
@@ -437,12 +439,13 @@ def load_hub_split(plan: SourcePlan) -> Iterator[dict[str, Any]]:
     hub = plan.hub
     parts = []
     for part in plan.hub_parts:
+        # The parquet export has no card: its configs are folders (``data_dir``), not named configs.
+        export = part.get("revision") == PARQUET_EXPORT
+        config = {"data_dir": part.get("config")} if export else {"name": part.get("config")}
         if part.get("snapshot"):
-            rows = datasets.load_dataset(part["snapshot"], part.get("config"), split=part["split"])
+            rows = datasets.load_dataset(part["snapshot"], split=part["split"], **config)
         else:
-            rows = datasets.load_dataset(
-                part["dataset"], part.get("config"), split=part["split"], revision=part.get("commit")
-            )
+            rows = datasets.load_dataset(part["dataset"], split=part["split"], revision=part.get("commit"), **config)
         if "filter" in hub and hub["filter"].get("dataset", part["dataset"]) == part["dataset"]:
             field, prefix = hub["filter"]["field"], hub["filter"]["prefix"]
             rows = rows.filter(lambda row, field=field, prefix=prefix: str(row[field]).startswith(prefix))

@@ -129,6 +129,12 @@ def shipped_facts(dataset: str) -> CardFacts | None:
     return CardFacts.from_json(json.loads(path.read_text(encoding="utf-8")), f"the verified card facts in {path}")
 
 
+PARQUET_EXPORT = "refs/convert/parquet"
+"""The branch where the hub keeps its own parquet conversion of a dataset (one folder per config,
+one subfolder per split): the way to read a dataset whose main branch still holds a loading script.
+Its configs, splits and features are those of the main branch's card."""
+
+
 # -- checking one request ----------------------------------------------------------------------
 def split_names(expression: str) -> list[str]:
     """The split names in a ``datasets`` split expression: ``"train_r1+train_r2[:50%]"``."""
@@ -139,7 +145,8 @@ def split_names(expression: str) -> list[str]:
 class Request:
     """What one source part asks of a dataset: ``columns`` are the keys records are read from
     (dotted keys walk structs); ``label_columns`` map a column to the label names the spec
-    expects there after ``label_map`` (None: the spec has no fixed list)."""
+    expects there after ``label_map`` (None: the spec has no fixed list); ``revision`` is the one the
+    spec asks for (the parquet export branch reads a script-based dataset)."""
 
     dataset: str
     config: str | None
@@ -148,15 +155,17 @@ class Request:
     label_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
     label_map: tuple[tuple[str, str], ...] = ()
     dropped: tuple[str, ...] = ()
+    revision: str | None = None
 
 
 def check_request(request: Request, facts: CardFacts) -> list[str]:
     """What is wrong with ``request`` according to ``facts`` (empty: nothing)."""
     where = f"hub dataset {request.dataset}"
-    if not facts.loadable:
+    if not facts.loadable and request.revision != PARQUET_EXPORT:
         return [
             f"{where} holds a loading script, which the installed `datasets` refuses ('Dataset scripts are no "
-            f"longer supported'); point the spec at a parquet copy of it (according to {facts.origin})"
+            f"longer supported'); point the spec at a parquet copy of it, or at the hub's own parquet export of it "
+            f"(revision {PARQUET_EXPORT!r}) (according to {facts.origin})"
         ]
     name, config = facts.config(request.config)
     if config is None:

@@ -120,7 +120,9 @@ def test_an_override_entry_inherits_nothing_of_the_sources_dataset(catalog) -> N
         (train,) = [p for p in resolver.plans(catalog.task(task), "train", lang) if p.kind == "hub"]
         (eval_plan,) = [p for p in resolver.plans(catalog.task(task), "eval", lang) if p.kind == "hub"]
         assert train.hub["dataset"] != eval_plan.hub["dataset"]
-        assert train.hub["config"] in (None, "copa"), train.hub  # never the target's xquad.de / MLQA config
+        assert train.hub["config"] in (None, "plain_text", "copa"), (
+            train.hub
+        )  # never the target's xquad.de / MLQA config
 
 
 def test_a_malformed_lock_file_is_refused_with_its_pointer(tmp_path: Path) -> None:
@@ -168,3 +170,48 @@ def test_class_label_names_not_positions_decide_the_label(catalog, tmp_path: Pat
     resolver = DataResolver(catalog, tmp_path, HubAccess(mirror=mirror, offline=True))
     (problem,) = resolver.hub_problems(spec, "train", "en")
     assert "column 'label' has the labels ['yes', 'no']" in problem and "not in the data" in problem
+
+
+@pytest.mark.hub
+def test_a_script_based_dataset_is_read_from_the_hubs_parquet_export(catalog, tmp_path: Path) -> None:
+    """aps/super_glue keeps a loading script on main; XCOPA's English training split is read from
+    the hub's parquet export branch (``refs/convert/parquet``: ``copa/train/0000.parquet``, no
+    card), pinned to that branch's commit, through ``datasets.load_dataset``. Its ClassLabel
+    (choice1/choice2) reaches the spec's labels through the spec's label_map."""
+    import subprocess
+
+    from datasets import Dataset
+
+    from tests.hub_repos import GIT, card_features, git_commit
+
+    mirror = tmp_path / "mirror"
+    repo = mirror / "datasets" / "aps" / "super_glue"
+    repo.mkdir(parents=True)
+    (repo / "super_glue.py").write_text("raise SystemExit('a loading script is never run')\n", encoding="utf-8")
+    (repo / "README.md").write_text("---\nlicense: other\n---\n# SuperGLUE\n", encoding="utf-8")
+    git_commit(repo, "main: the loading script")
+    features = card_features("aps/super_glue", "copa", "train")
+    rows = [
+        {"premise": f"premise {i}", "choice1": "one", "choice2": "two", "question": "cause", "idx": i, "label": i % 2}
+        for i in range(6)
+    ]
+    export = tmp_path / "export"
+    for split in ("train", "validation"):
+        (export / "copa" / split).mkdir(parents=True)
+        Dataset.from_list(rows, features=features).to_parquet(str(export / "copa" / split / "0000.parquet"))
+    commit = git_commit(export, "Update parquet files")
+    subprocess.run([*GIT, "-C", str(repo), "fetch", "-q", str(export), "HEAD:refs/convert/parquet"], check=True)
+
+    resolver = DataResolver(catalog, tmp_path / "no-local-data", HubAccess(mirror=mirror, offline=True))
+    xcopa = catalog.task("xcopa")
+    assert resolver.hub_problems(xcopa, "train", "en") == []
+    loaded = resolver.load(xcopa, "train", "en")
+    assert loaded.plan.hub["commit"] == commit
+    assert [r["label"] for r in loaded.records] == [i % 2 for i in range(6)]
+    assert [r["context"] for r in loaded.records] == [f"premise {i}" for i in range(6)]
+
+    spec = json.loads((Path(__file__).resolve().parents[1] / "task_specs" / "xcopa.json").read_text(encoding="utf-8"))
+    del spec["sources"]["hub"]["splits"]["train"]["revision"]  # main: the loading script
+    on_main = catalog.load_spec(write_json(tmp_path / "xcopa-main.json", {**spec, "name": "xcopa-main"}))
+    (problem,) = resolver.hub_problems(on_main, "train", "en")
+    assert "loading script" in problem and "refs/convert/parquet" in problem
