@@ -137,6 +137,7 @@ class GroupTrainer:
                 provider_name,
                 translate.get("options", {}),
                 self.ctx.store.root / "translations",
+                self.ctx.hub,
             )
             out += translated
             provenance.append(info)

@@ -298,12 +298,39 @@ class TranslationProvider(ABC):
 
     @abstractmethod
     def translate(self, texts: Sequence[str], source: str, target: str, options: dict[str, Any]) -> list[str]:
-        """One translation per text, in order. ``options`` come from the experiment's
-        ``translate.options`` (e.g. the model id)."""
+        """One translation per text, in order.
+
+        :param texts: the distinct texts to translate (at most one cache chunk of them).
+        :param source: the texts' language code (the task's training language, ``en``).
+        :param target: the language code to translate into.
+        :param options: the experiment's ``translate.options``; where :meth:`model_for` names a
+            model, ``model`` is replaced by the pinned copy stilts resolved (a local folder, or
+            the hub id with ``revision`` set to its 40-hex commit), so what is read is exactly
+            what the stage key names.
+        """
 
     def fingerprint(self, options: dict[str, Any]) -> str:
-        """Identifies the translations this provider would give with ``options`` (cache key)."""
+        """Identifies the translations this provider would give with ``options`` (cache key),
+        apart from the model :meth:`model_for` names, whose commit or content digest stilts adds.
+
+        :param options: the experiment's ``translate.options``.
+        """
         return json.dumps(options, sort_keys=True)
+
+    def model_for(self, options: dict[str, Any], source: str, target: str) -> tuple[str, str | None] | None:
+        """The model this provider translates ``source`` into ``target`` with: ``(hub id or local
+        folder, the revision asked for)``; None when it reads no model (the default).
+
+        stilts pins a hub model to a commit (lock file, mirror or hub, as it does the experiment's
+        model), puts that commit (or a local folder's content digest) into the stage keys and the
+        translation cache key, records it with ``stilts lock``, and passes the pinned copy to
+        :meth:`translate` as ``options["model"]``.
+
+        :param options: the experiment's ``translate.options``.
+        :param source: the source language code.
+        :param target: the target language code.
+        """
+        return None
 
 
 class Metric(ABC):

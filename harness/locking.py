@@ -11,6 +11,7 @@ locked: they are keyed by their files' digests.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.data import DataResolver
 from harness.errors import MissingResourcesError, StiltsError
@@ -21,6 +22,7 @@ from harness.lockfile import LockedRepo, LockFile, lock_path_for
 from harness.needs import experiment_needs
 from harness.registry import Catalog
 from harness.run_context import pinned_model
+from harness.tasks import TaskSpec
 
 
 class LockRefusedError(StiltsError):
@@ -65,6 +67,39 @@ def lock_experiment(
             if lock.get("dataset", part["dataset"], part.get("revision")) is None:
                 card = hub.card_at(part["dataset"], part["commit"])
                 lock.add(LockedRepo("dataset", part["dataset"], part.get("revision"), part["commit"], card))
+    for group in experiment.groups.values():
+        tasks = [experiment.task(catalog, name) for name in group["tasks"]]
+        problems += lock_translation_models(catalog, resolver, lock, group, tasks)
     if problems:
         raise LockRefusedError(list(dict.fromkeys(problems)))
     return lock
+
+
+def lock_translation_models(
+    catalog: Catalog, resolver: DataResolver, lock: LockFile, group: dict[str, Any], tasks: list[TaskSpec]
+) -> list[str]:
+    """Pin every hub model the group's translation provider translates with (for each task and
+    language without translated files); the problems found."""
+    translate = group.get("translate") or {}
+    if not translate.get("provider"):
+        return []
+    provider, options = catalog.translator(translate["provider"]), translate.get("options", {})
+    problems: list[str] = []
+    for task in tasks:
+        for lang in translate["languages"]:
+            if not resolver.missing(task, "translate_train", lang):
+                continue  # translated files: read, not translated
+            named = provider.model_for(options, task.train_language or "en", lang)
+            if named is None or Path(named[0]).expanduser().is_dir():
+                continue  # no model, or a local folder (keyed by its bytes)
+            try:
+                pin = resolver.hub.pin("model", named[0], named[1], use_lock=False)
+            except MissingResourcesError as exc:
+                problems += exc.missing
+                continue
+            except StiltsError as exc:
+                problems.append(str(exc))
+                continue
+            if lock.get("model", named[0], named[1]) is None:
+                lock.add(LockedRepo("model", named[0], named[1], pin.commit))
+    return problems

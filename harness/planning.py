@@ -25,11 +25,13 @@ from typing import Any
 from harness.data import SourcePlan, fingerprint_of
 from harness.errors import DataError, MissingResourcesError, SpecError, StiltsError
 from harness.experiment import BASELINE, Cell, hashed_training
+from harness.hub import HubError
 from harness.interfaces import RunSettings
 from harness.needs import mlm_text_source
 from harness.run_context import RunContext
 from harness.stages import MARKER, StageKey
 from harness.tasks import TaskSpec, content_hash
+from harness.translate import pinned_translation
 
 #: Node states: in the stage cache, to be built, or missing an input (with the reason).
 CACHED, RUN, BLOCKED = "cached", "run", "blocked"
@@ -467,9 +469,18 @@ class Planner:
                     sources[f"{task.name}/{lang}"] = plan.fingerprint()
                 else:
                     provider = self.ctx.catalog.translator(translate["provider"])
+                    options = translate.get("options", {})
+                    try:
+                        pinned = pinned_translation(self.ctx.hub, provider, options, task.train_language or "en", lang)
+                    except HubError as exc:
+                        raise DataError(f"group {group['name']!r} translate-train into {lang}: {exc}") from None
                     sources[f"{task.name}/{lang}"] = {
                         "provider": translate["provider"],
-                        "fingerprint": provider.fingerprint(translate.get("options", {})),
+                        "code": self.ctx.catalog.provider_of(
+                            self.ctx.catalog.translator_entries, translate["provider"]
+                        ),
+                        "fingerprint": provider.fingerprint(options),
+                        "model": pinned.model,
                     }
         return {"keep_english": translate.get("keep_english", True), "sources": sources}
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_json_atomic
 from harness.errors import DataError
+from harness.fingerprint import folder_fingerprint
+from harness.hub import HubAccess
 from harness.interfaces import TaskType, TranslationProvider
 from harness.tasks import TaskSpec, content_hash
 
@@ -38,6 +41,37 @@ def texts_of(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[s
     return list(seen)
 
 
+@dataclass(frozen=True)
+class PinnedTranslation:
+    """How a provider translates one language pair: ``model`` identifies the model it reads
+    (``hub:<id>@<commit>``, ``local:<content digest>``, None: no model) for stage and cache keys;
+    ``options`` are what :meth:`~harness.interfaces.TranslationProvider.translate` is given (its
+    ``model`` the pinned copy)."""
+
+    model: str | None
+    options: dict[str, Any]
+
+
+def pinned_translation(
+    hub: HubAccess, provider: TranslationProvider, options: dict[str, Any], source: str, target: str
+) -> PinnedTranslation:
+    """The model ``provider`` would read for ``source``->``target``, pinned like the experiment's
+    model: a local folder by its content digest, a hub id to the commit its revision names (lock
+    file, mirror or hub; raises :class:`~harness.hub.UnpinnedError` offline without a lock)."""
+    named = provider.model_for(options, source, target)
+    if named is None:
+        return PinnedTranslation(None, options)
+    model_id, revision = named
+    folder = Path(model_id).expanduser()
+    if folder.is_dir():
+        return PinnedTranslation("local:" + folder_fingerprint(folder)[:32], {**options, "model": str(folder)})
+    pin = hub.pin("model", model_id, revision)
+    if pin.snapshot is not None:
+        rest = {key: value for key, value in options.items() if key != "revision"}
+        return PinnedTranslation(f"hub:{model_id}@{pin.commit}", {**rest, "model": str(pin.snapshot)})
+    return PinnedTranslation(f"hub:{model_id}@{pin.commit}", {**options, "model": model_id, "revision": pin.commit})
+
+
 def translate_texts(
     texts: list[str],
     provider: TranslationProvider,
@@ -46,11 +80,15 @@ def translate_texts(
     source: str,
     target: str,
     cache_dir: Path,
+    pinned: PinnedTranslation | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """``{text: translation}`` for every text, through the chunk cache; and what was done."""
+    """``{text: translation}`` for every text, through the chunk cache; and what was done.
+    ``pinned``: the pinned model and the options to translate with (default: ``options``, no model)."""
+    pinned = pinned or PinnedTranslation(None, options)
     identity = {
         "provider": provider_name,
         "fingerprint": provider.fingerprint(options),
+        **({"model": pinned.model} if pinned.model else {}),
         "source": source,
         "target": target,
     }
@@ -63,7 +101,7 @@ def translate_texts(
             outputs = json.loads(path.read_text(encoding="utf-8"))
             cached += len(chunk)
         else:
-            outputs = provider.translate(chunk, source, target, options)
+            outputs = provider.translate(chunk, source, target, pinned.options)
             if len(outputs) != len(chunk) or not all(isinstance(o, str) for o in outputs):
                 raise DataError(
                     f"translation provider {provider_name!r} returned {len(outputs)} result(s) for "
@@ -101,8 +139,10 @@ def provider_translation(
     provider_name: str,
     options: dict[str, Any],
     cache_dir: Path,
+    hub: HubAccess,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Machine-translate ``records`` (in the task's training language) into ``lang``."""
+    """Machine-translate ``records`` (in the task's training language) into ``lang`` with the
+    provider's model pinned through ``hub``."""
     fields = task_type.translatable_fields
     if not fields:
         raise DataError(
@@ -110,8 +150,9 @@ def provider_translation(
             "tokens or spans. Give its spec a 'translate_train' split with translated files instead."
         )
     source = task.train_language or "en"
+    pinned = pinned_translation(hub, provider, options, source, lang)
     mapping, info = translate_texts(
-        texts_of(records, fields), provider, provider_name, options, source, lang, cache_dir
+        texts_of(records, fields), provider, provider_name, options, source, lang, cache_dir, pinned
     )
     log.info("translated %s train into %s: %s", task.name, lang, info)
     return apply_translation(records, fields, mapping), {

@@ -134,9 +134,9 @@ def test_hub_split_list_concatenates_datasets_and_pins_revisions_per_dataset(
     }
     calls = []
 
-    def fake_load_dataset(name, config=None, split=None, revision=None):
-        calls.append((name, revision))
-        return datasets.Dataset.from_list(tables[(name, split)])
+    def fake_load_dataset(path, name=None, data_dir=None, split=None, revision=None):  # datasets.load_dataset's names
+        calls.append((path, revision))
+        return datasets.Dataset.from_list(tables[(path, split)])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     spec = catalog.load_spec(

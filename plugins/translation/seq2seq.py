@@ -40,6 +40,9 @@ class Seq2SeqTranslation(TranslationProvider):
             self._loaded[model_id] = (tokenizer, model)
         return self._loaded[model_id]
 
+    def model_for(self, options: dict[str, Any], source: str, target: str) -> tuple[str, str | None]:
+        return self._model_id(options, source, target), options.get("revision")
+
     def translate(self, texts: Sequence[str], source: str, target: str, options: dict[str, Any]) -> list[str]:
         import torch
 
