@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.atomic import write_json_atomic
 from harness.execution import RUNTIME_FILE
-from harness.planning import CellPlan, EvalWork, StagePlan
+from harness.planning import CellPlan, EvalWork, StagePlan, TrainWork
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.run_context import RunContext
 from harness.stages import StageRecord
@@ -64,6 +64,10 @@ class ResultWriter:
             report = self.read_json(by_id[cell.target].path, "report.json")
             dev = report["best_dev"]
             data += report["data"]
+            work = plan.nodes[cell.target].work
+            if isinstance(work, TrainWork) and cell.target_config["selection"] == "target_dev":
+                config["target"]["dev_languages"] = sorted(work.dev_plans)
+                config["target"]["dev_languages_without_data"] = list(work.dev_languages_without_data)
         languages: dict[str, dict[str, float]] = {}
         units: dict[str, Units] = {}
         for lang, node_id in cell.evals.items():

@@ -301,7 +301,7 @@ def chart_key(spec: ChartSpec, environment: str) -> str:
 
 
 def label(row: Row) -> str:
-    return f"{row.intermediate} ({row.model}, {row.method})"
+    return f"{row.label} ({row.model}, {row.method})"
 
 
 def describe(delta: Delta) -> str:

@@ -2,9 +2,17 @@
 baseline on matched languages with paired bootstrap intervals, category and overall averages,
 the worst language and a rank. Rendering is :mod:`harness.leaderboard`'s job.
 
-* A **row** is (model, method, intermediate); its **baseline** is the row with the same model and
-  method and intermediate ``none``. A row's score on a target is the mean over its seeds of each
-  run's aggregate (the task's own aggregation), ± the sample standard deviation over seeds.
+* A **row** is (model, method, intermediate, variant); its **baseline** is the row with the same
+  model, method and variant and intermediate ``none`` (else the one without a variant). Results
+  are pooled as seeds of one cell only when everything but the seed is the same: the resolved
+  configuration, the model's fingerprint and the training data (:func:`setting_identity`).
+  Results of the same (model, method, intermediate, target) that differ in anything else are
+  **variants**, separate rows labelled by what differs (``learning_rate=2e-05``). A row's score on
+  a target is the mean over its seeds of each run's aggregate (the task's own aggregation), ± the
+  sample standard deviation over seeds.
+* **One language set per column**: a target's languages are every language any row scored on it;
+  a row whose seeds did not all score all of them is marked as missing those languages and is
+  left out of the category and overall averages (never averaged in over fewer languages).
 * **Δ** compares a row with its baseline on the languages both scored in every seed (so a row
   evaluated on more languages is never compared with an average over fewer), with the task's
   aggregation applied to those languages; per language, Δ of the seed means. Its interval is the
@@ -34,8 +42,10 @@ from harness.bootstrap import (
     intervals,
 )
 from harness.experiment import BASELINE
+from harness.results import setting_identity
+from harness.tasks import content_hash
 
-RowKey = tuple[str, str, str]  # model, method, intermediate
+RowKey = tuple[str, str, str, str]  # model, method, intermediate, variant
 
 #: XTREME's task categories, in its order, and the task types that belong to each by default.
 CATEGORIES = {
@@ -112,6 +122,10 @@ class Setting:
         values = [run.scores[lang] for run in self.runs if lang in run.scores]
         return statistics.stdev(values) if len(values) > 1 else None
 
+    def missing(self, column: Iterable[str]) -> list[str]:
+        """The languages of the target's column that not every run scored."""
+        return sorted(set(column) - set(self.languages))
+
     def worst(self) -> tuple[str, float] | None:
         means = {lang: self.lang_mean(lang) for lang in self.languages}
         scored = {lang: value for lang, value in means.items() if value is not None}
@@ -136,6 +150,9 @@ class Row:
     model: str
     method: str
     intermediate: str
+    #: what sets this row apart from other rows of the same (model, method, intermediate), e.g.
+    #: ``learning_rate=2e-05`` ("" when nothing does)
+    variant: str = ""
     settings: dict[str, Setting] = field(default_factory=dict)
     deltas: dict[str, Delta] = field(default_factory=dict)
     category_means: dict[str, float | None] = field(default_factory=dict)
@@ -146,7 +163,12 @@ class Row:
 
     @property
     def key(self) -> RowKey:
-        return (self.model, self.method, self.intermediate)
+        return (self.model, self.method, self.intermediate, self.variant)
+
+    @property
+    def label(self) -> str:
+        """The intermediate, with the variant in brackets when there is one."""
+        return f"{self.intermediate} [{self.variant}]" if self.variant else self.intermediate
 
     @property
     def is_baseline(self) -> bool:
@@ -233,7 +255,50 @@ class Board:
         return {category: found[category] for category in CATEGORIES if category in found}
 
     def baseline_of(self, row: Row) -> Row | None:
-        return next((r for r in self.rows if r.key == (row.model, row.method, BASELINE)), None)
+        """The baseline row of the same model, method and variant (else the one without a variant)."""
+        for variant in dict.fromkeys((row.variant, "")):
+            found = next((r for r in self.rows if r.key == (row.model, row.method, BASELINE, variant)), None)
+            if found is not None:
+                return found
+        return None
+
+
+def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested JSON value as ``{"dotted.key": leaf}`` (lists are leaves)."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, one in value.items():
+            out.update(leaves(one, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def variant_labels(identities: list[dict[str, Any]]) -> list[str]:
+    """A short label per identity saying what sets it apart from the others ("" for one alone):
+    the differing settings as ``key=value`` (the last part of the key where that is unambiguous),
+    ``data <digest>`` when the training data differ, ``model <fingerprint>`` for the model."""
+    if len(identities) < 2:
+        return [""] * len(identities)
+    flat = [leaves(identity["config"]) for identity in identities]
+    keys = sorted({key for one in flat for key in one})
+    differing = [key for key in keys if len({repr(one.get(key)) for one in flat}) > 1]
+    data_differs = len({content_hash(identity["data"]) for identity in identities}) > 1
+    by_last: dict[str, list[str]] = defaultdict(list)
+    for key in differing:
+        by_last[key.rsplit(".", 1)[-1]].append(key)
+    short = {}
+    for last, keys_named in by_last.items():  # one name for keys that agree in every identity
+        agree = all(len({repr(one.get(key)) for key in keys_named}) == 1 for one in flat)
+        short.update({key: last if agree else key for key in keys_named})
+    labels = []
+    for identity, one in zip(identities, flat, strict=True):
+        parts = [f"{short[key]}={one.get(key)}" for key in differing if key != "model_fingerprint"]
+        if "model_fingerprint" in differing:
+            parts.append(f"model {str(one.get('model_fingerprint'))[-8:]}")
+        if data_differs:
+            parts.append(f"data {content_hash(identity['data'], length=8)}")
+        labels.append(", ".join(dict.fromkeys(parts)) if len(parts) <= 3 else ", ".join(parts[:3]) + ", …")
+    return labels
 
 
 def build_board(
@@ -249,13 +314,15 @@ def build_board(
         cell = item[1]["cell"]
         return (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"], cell["id"])
 
+    ordered_results = [result for _path, result in sorted(results, key=order)]
+    variants = result_variants(ordered_results)
     rows: dict[RowKey, Row] = {}
     languages: dict[str, set[str]] = defaultdict(set)
     infos: dict[str, dict[str, Any]] = {}
-    for _path, result in sorted(results, key=order):
+    for result, variant in zip(ordered_results, variants, strict=True):
         cell, task = result["cell"], result["task"]
         metric = result["aggregate"]["metric"]
-        key = (cell["model"], cell["method"], cell["intermediate"])
+        key = (cell["model"], cell["method"], cell["intermediate"], variant)
         row = rows.setdefault(key, Row(*key))
         setting = row.settings.setdefault(task["name"], Setting())
         setting.runs.append(
@@ -282,7 +349,7 @@ def build_board(
     targets = {
         name: TargetInfo(name=name, languages=tuple(sorted(languages[name])), **infos[name]) for name in sorted(infos)
     }
-    ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, not r.is_baseline, r.intermediate))
+    ordered = sorted(rows.values(), key=lambda r: (r.model, r.method, not r.is_baseline, r.intermediate, r.variant))
     board = Board(ordered, targets)
     pairs = [(row, base) for row in board.rows if not row.is_baseline and (base := board.baseline_of(row)) is not None]
     memo = IntervalMemo() if remember else None
@@ -301,21 +368,42 @@ def build_board(
     return board
 
 
+def result_variants(results: list[dict[str, Any]]) -> list[str]:
+    """Each result's variant label among the results of the same (model, method, intermediate,
+    target): "" when all of them share one :func:`setting_identity`."""
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for index, result in enumerate(results):
+        cell = result["cell"]
+        groups[(cell["model"], cell["method"], cell["intermediate"], cell["target"])].append(index)
+    labels = [""] * len(results)
+    for members in groups.values():
+        identities: dict[str, dict[str, Any]] = {}
+        for index in members:
+            identities.setdefault(content_hash(setting_identity(results[index])), setting_identity(results[index]))
+        named = dict(zip(identities, variant_labels(list(identities.values())), strict=True))
+        for index in members:
+            labels[index] = named[content_hash(setting_identity(results[index]))]
+    return labels
+
+
 def summarize_row(board: Board, row: Row) -> None:
     """Fill a row's category averages and overall average (and their Δs)."""
     base = board.baseline_of(row)
     for category, names in board.categories.items():
-        row.category_means[category] = mean_over(row, names)
-        base_mean = mean_over(base, names) if base is not None and not row.is_baseline else None
+        row.category_means[category] = mean_over(board, row, names)
+        base_mean = mean_over(board, base, names) if base is not None and not row.is_baseline else None
         row.category_deltas[category] = difference(row.category_means[category], base_mean)
-    row.overall = mean_over(row, list(board.targets))
+    row.overall = mean_over(board, row, list(board.targets))
     if base is not None and not row.is_baseline:
-        row.overall_delta = difference(row.overall, mean_over(base, list(board.targets)))
+        row.overall_delta = difference(row.overall, mean_over(board, base, list(board.targets)))
 
 
-def mean_over(row: Row, names: list[str]) -> float | None:
-    """Mean of the row's target scores over ``names``; None unless it has all of them."""
+def mean_over(board: Board, row: Row, names: list[str]) -> float | None:
+    """Mean of the row's target scores over ``names``; None unless it has all of them, each
+    scored in every language of its column."""
     if not names or any(name not in row.settings for name in names):
+        return None
+    if any(row.settings[name].missing(board.targets[name].languages) for name in names):
         return None
     return statistics.fmean(row.settings[name].mean for name in names)
 

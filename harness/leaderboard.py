@@ -217,6 +217,7 @@ def cell_lines(board: Board) -> list[dict[str, Any]]:
                         "model": row.model,
                         "method": row.method,
                         "intermediate": row.intermediate,
+                        "variant": row.variant,
                         "target": name,
                         "seed": run.seed,
                         "metric": board.targets[name].metric,
@@ -264,6 +265,7 @@ def board_json(board: Board) -> dict[str, Any]:
                 "model": row.model,
                 "method": row.method,
                 "intermediate": row.intermediate,
+                "variant": row.variant,
                 "rank": row.rank,
                 "overall": row.overall,
                 "overall_delta": row.overall_delta,
@@ -276,6 +278,7 @@ def board_json(board: Board) -> dict[str, Any]:
                         "seeds": [run.seed for run in setting.runs],
                         "per_seed": [run.aggregate for run in setting.runs],
                         "languages": {lang: setting.lang_mean(lang) for lang in setting.languages},
+                        "missing_languages": setting.missing(board.targets[name].languages),
                         "worst": setting.worst(),
                         "delta": None
                         if name not in row.deltas

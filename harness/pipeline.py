@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.errors import MissingResourcesError, StiltsError
 from harness.executors import ExecutionSession, ExecutorOptions
 from harness.experiment import Experiment
-from harness.planning import Planner, StagePlan, blocked_reasons
+from harness.planning import Planner, StagePlan, blocked_reasons, dev_languages_dropped
 from harness.preflight import preflight
 from harness.progress import STAGE_KINDS, RunReporter, SilentReporter
 from harness.registry import Catalog
@@ -98,6 +98,12 @@ class Pipeline:
             plan = self.prepare()
         for task_name, langs in ctx.skipped.items():
             ctx.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
+        for task_name, langs in dev_languages_dropped(plan).items():
+            ctx.reporter.message(
+                f"{task_name}: target-language dev selection without dev data in {', '.join(langs)} "
+                "(checkpoints are selected on the other languages' dev sets)",
+                level="warning",
+            )
         ctx.reporter.run_started(
             experiment=ctx.experiment.name,
             cells=len(plan.cells),

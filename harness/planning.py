@@ -56,6 +56,8 @@ class TrainWork:
     #: target-language selection: the dev split of each target language with data
     dev_plans: dict[str, SourcePlan]
     settings: RunSettings
+    #: target-language selection: the languages asked for that have no dev data (not selected on)
+    dev_languages_without_data: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ class Planner:
                 self.split(task, "dev", lang, required=False),
                 dev_plans,
                 settings,
+                tuple(dl for dl in dev_languages or [] if dl not in dev_plans),
             )
 
         def inputs() -> dict[str, Any]:
@@ -609,6 +612,16 @@ def mlm_config(ctx: RunContext, group: dict[str, Any]) -> dict[str, Any]:
     rest decide how its text is cut and batched, so they are part of the group's key."""
     mlm_task = ctx.task(group["mlm"].get("task", "mlm"))
     return {**ctx.experiment.training(mlm_task, "intermediate"), **group.get("training", {})}
+
+
+def dev_languages_dropped(plan: StagePlan) -> dict[str, list[str]]:
+    """Per target task selected on target-language dev sets, the languages it asked for whose
+    dev split has no data (selection used the others): said in the run summary and the result."""
+    found: dict[str, list[str]] = {}
+    for node in plan.nodes.values():
+        if isinstance(node.work, TrainWork) and node.work.dev_languages_without_data:
+            found.setdefault(node.task, list(node.work.dev_languages_without_data))
+    return found
 
 
 def blocked_reasons(plan: StagePlan) -> list[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -211,15 +212,48 @@ def _unit_rows(values: Any, width: int, matrices: dict[int, np.ndarray] | None) 
     return array if array is not None and array.shape[1] == width else None
 
 
+#: Parts of a result's ``config`` that are outcomes or bookkeeping, not settings.
+NOT_SETTINGS = ("seed", "dev", "languages", "dev_languages", "dev_languages_without_data")
+
+
+def setting_identity(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of a result but its seed that decides its numbers: the resolved configuration
+    (the model by its fingerprint, not its path or label) and the content of the training and dev
+    data (digests and hub commits, not where the files lay). Two results are seeds of one cell
+    exactly when these are equal."""
+
+    def settings(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: settings(v) for k, v in value.items() if k not in NOT_SETTINGS}
+        return value
+
+    def content(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: content(v) for k, v in value.items() if k not in ("path", "snapshot")}
+        if isinstance(value, list):
+            return [content(v) for v in value]
+        return value
+
+    config = settings(dict(result["config"]))
+    config.pop("model", None)  # its id is a path or a hub id; model_fingerprint identifies it
+    training_data = [
+        content(d) for d in result.get("data", []) if d.get("split") in ("train", "dev", "translate_train")
+    ]
+    return {"config": config, "data": training_data}
+
+
 def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[SpecIssue]:
-    """Problems between results that are each fine alone: the same cell and seed twice (it would count
-    as two seeds), or one task name with two definitions (its scores would be averaged together)."""
+    """Problems between results that are each fine alone: the same cell and seed twice with the same
+    settings (it would count as two seeds; results that differ in a setting are variants, shown as
+    separate rows), or one task name with two definitions (its scores would be averaged together)."""
     issues: list[SpecIssue] = []
     cells: dict[tuple[Any, ...], Path] = {}
     tasks: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path, result in results:
         cell, task = result["cell"], result["task"]
-        key = (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"])
+        identity = json.dumps(setting_identity(result), sort_keys=True, default=str)
+        setting = hashlib.sha256(identity.encode("utf-8")).hexdigest()
+        key = (cell["model"], cell["method"], cell["intermediate"], cell["target"], cell["seed"], setting)
         if key in cells:
             issues.append(
                 SpecIssue(
@@ -227,7 +261,7 @@ def conflict_issues(results: Iterable[tuple[Path, dict[str, Any]]]) -> list[Spec
                     "/cell",
                     f"cell {cell['id']!r}",
                     f"one result per cell and seed; {cells[key]} has the same model, method, "
-                    "intermediate, target and seed",
+                    "intermediate, target, seed and settings",
                 )
             )
         else:

@@ -374,3 +374,75 @@ def test_validated_bytes_are_not_checked_again_but_changed_ones_are(
     load_results(folder)  # another validator: checked again
     assert checked == [str(path)] * 3
     validated.validator_digest.cache_clear()
+
+
+def with_settings(result: dict[str, Any], learning_rate: float, experiment: str) -> dict[str, Any]:
+    """``result`` as experiment ``experiment`` trained with ``learning_rate`` would write it."""
+    training = {"epochs": 2, "learning_rate": learning_rate, "batch_size": 32}
+    result["experiment"] = experiment
+    result["config"] = {
+        "model": {"id": f"/home/{experiment}/model", "label": "tiny"},
+        "seed": result["cell"]["seed"],
+        "intermediate": None if result["cell"]["intermediate"] == "none" else {"task": "mnli", "training": training},
+        "target": {"task": result["cell"]["target"], "training": training, "languages": ["en", "de", "fr"]},
+        "model_fingerprint": "hf:local:0123abcd",
+    }
+    return result
+
+
+def test_two_experiments_differing_only_in_learning_rate_are_two_rows(tmp_path: Path) -> None:
+    """Seeds pool only when everything but the seed is the same: two experiments that differ in
+    the learning rate give two rows per intermediate, labelled by it, each with its own baseline;
+    the same settings under another experiment name and model path pool as seeds."""
+    from harness.comparison import build_board
+
+    results = []
+    for experiment, lr in (("lr-small", 1e-5), ("lr-large", 3e-5)):
+        for intermediate in ("none", "mnli"):
+            for seed in (1, 2):
+                scores = {"en": 80.0 + seed + (lr > 2e-5), "de": 60.0, "fr": 55.0 + (intermediate == "mnli")}
+                one = with_settings(make_result(intermediate=intermediate, seed=seed, scores=scores), lr, experiment)
+                results.append((tmp_path / experiment / f"{one['cell']['id']}.json", one))
+    again = with_settings(make_result(intermediate="mnli", seed=3), 1e-5, "lr-small-rerun-elsewhere")
+    results.append((tmp_path / "elsewhere" / "x.json", again))
+    board = build_board(results, remember=False)
+    labels = sorted((row.intermediate, row.variant, len(row.settings["qs-x"].runs)) for row in board.rows)
+    assert labels == [
+        ("mnli", "learning_rate=1e-05", 3),
+        ("mnli", "learning_rate=3e-05", 2),
+        ("none", "learning_rate=1e-05", 2),
+        ("none", "learning_rate=3e-05", 2),
+    ]
+    for row in board.rows:
+        base = board.baseline_of(row)
+        assert base is not None and base.variant == row.variant
+    large = next(r for r in board.rows if r.intermediate == "mnli" and r.variant.endswith("3e-05"))
+    assert large.deltas["qs-x"].per_language["fr"][0] == pytest.approx(1.0)
+
+    out = tmp_path / "site"
+    for path, result in results:
+        write_json(tmp_path / "results" / path.relative_to(tmp_path), result)
+    build_site(tmp_path / "results", out)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "mnli [learning_rate=3e-05]" in index and "none (baseline) [learning_rate=1e-05]" in index
+    rows = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))["rows"]
+    assert sorted(row["variant"] for row in rows) == ["learning_rate=1e-05"] * 2 + ["learning_rate=3e-05"] * 2
+
+
+def test_a_cell_missing_languages_of_its_column_is_marked_and_not_averaged(tmp_path: Path) -> None:
+    from harness.comparison import build_board
+
+    full = make_result(task="qs-x", intermediate="none", scores={"en": 80.0, "de": 60.0, "fr": 55.0})
+    partial = make_result(task="qs-x", intermediate="mnli", scores={"en": 90.0, "de": 70.0})
+    board = build_board([(tmp_path / "a.json", full), (tmp_path / "b.json", partial)], remember=False)
+    assert board.targets["qs-x"].languages == ("de", "en", "fr")
+    rows = {row.intermediate: row for row in board.rows}
+    assert rows["mnli"].settings["qs-x"].missing(board.targets["qs-x"].languages) == ["fr"]
+    assert rows["mnli"].overall is None and rows["mnli"].rank is None  # not an average over fewer languages
+    assert rows["none"].overall == pytest.approx(65.0)
+    assert rows["mnli"].deltas["qs-x"].languages == ["de", "en"]  # Δ stays on the matched languages
+
+    for name, result in (("a", full), ("b", partial)):
+        write_result(tmp_path / "results", result, f"{name}.json")
+    build_site(tmp_path / "results", tmp_path / "site")
+    assert "missing fr" in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")

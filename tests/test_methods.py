@@ -435,6 +435,36 @@ def test_target_language_dev_selection_is_labelled_not_zero_shot(catalog, tiny_m
     assert default["cell"]["zero_shot"] is True and default["cell"]["method"] == "full"
 
 
+def test_target_languages_without_dev_data_are_reported_not_dropped_silently(
+    catalog, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Target-language dev selection over en and de with dev data in English only: the run
+    summary warns and the result says which languages selection could not use."""
+    from harness.planning import dev_languages_dropped
+    from plugins.quickstart import HERE
+
+    source = json.loads((HERE / "tasks" / "qs-paws.json").read_text())["sources"]["local"]
+    data = (HERE / "data").resolve()
+    source["files"] = {
+        "train": f"{data}/qs-paws-train-en.tsv",
+        "dev": f"{data}/qs-paws-dev-{{lang}}.tsv",  # only qs-paws-dev-en.tsv exists
+        "eval": f"{data}/qs-paws-test-{{lang}}.tsv",
+    }
+    exp = tiny(
+        tmp_path,
+        tiny_model_dir,
+        intermediate=["none"],
+        training={"selection": "target_dev"},
+        sources={"qs-paws": {"local": source}},
+    )
+    pipeline = make_pipeline(catalog, exp, tmp_path)
+    plan = pipeline.prepare()
+    assert dev_languages_dropped(plan) == {"qs-paws": ["de"]}
+    [path] = pipeline.run(plan)
+    target = json.loads(path.read_text())["config"]["target"]
+    assert target["dev_languages"] == ["en"] and target["dev_languages_without_data"] == ["de"]
+
+
 def test_batch_schedule_is_fixed_by_the_seed_and_follows_the_weights() -> None:
     from harness.multitask import Member, batch_schedule
 

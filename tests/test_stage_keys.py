@@ -224,7 +224,7 @@ def test_the_bytes_of_the_data_and_of_the_model_are_in_the_keys(variant, tiny_mo
     edited = variant()
     train = edited.folder / "data" / "qs-paws-train-en.tsv"
     lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
-    train.write_text("".join(lines[:3] + [lines[3].replace("\t1\n", "\t0\n").replace("\t0\n", "\t1\n")] + lines[4:]))
+    train.write_text("".join([*lines[:3], "edited " + lines[3], *lines[4:]]), encoding="utf-8")  # one sentence
     assert changed(before, edited.keys()) == TARGETS
 
     model = tmp_path / "model-copy"
