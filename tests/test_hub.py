@@ -266,3 +266,59 @@ def scores(folder: Path) -> dict[str, Any]:
         result = json.loads(path.read_text())
         out[result["cell"]["intermediate"] + "/" + result["cell"]["target"]] = result["languages"]
     return out
+
+
+def test_mlm_and_mining_read_the_same_records_from_the_hub_as_from_local_files(
+    catalog: Any, shared_data: Path, tmp_path: Path
+) -> None:
+    """The two task types the study experiment does not train: continued MLM reads Wikipedia
+    (``wikimedia/wikipedia`` config ``20231101.de``, columns from its card) and mining reads one
+    corpus per row (a lab's own hub copy of BUCC 2018: the hub's ``google/xtreme`` bucc18 configs
+    hold the gold pairs only, not the corpora mining searches). Both through
+    ``datasets.load_dataset`` on the mirror, record for record equal to the local files."""
+    from datasets import Features, Sequence, Value
+
+    from tests.helpers import catalog_with_specs
+
+    mirror, local_dir, empty = tmp_path / "mirror", tmp_path / "local", tmp_path / "empty"
+    empty.mkdir()
+    premises = [
+        line.split("\t")[0] for line in (shared_data / "xnli" / "dev-de.tsv").read_text(encoding="utf-8").splitlines()
+    ]
+    lines = list(dict.fromkeys(text for text in premises[1:41] if text.strip()))
+    (local_dir / "mlm").mkdir(parents=True)
+    (local_dir / "mlm" / "de.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    features = card_features("wikimedia/wikipedia", "20231101.de", "train")
+    rows = [
+        {"id": str(i), "url": f"https://de.wikipedia.org/wiki?curid={i}", "title": "", "text": t}
+        for i, t in enumerate(lines)
+    ]
+    write_dataset_repo(mirror, "wikimedia/wikipedia", {"20231101.de": {"train": rows}}, {"20231101.de": features})
+
+    bucc = json.loads((Path(__file__).resolve().parents[1] / "task_specs" / "bucc.json").read_text(encoding="utf-8"))
+    bucc["name"] = "lab-bucc"
+    bucc["sources"]["hub"] = {
+        "dataset": "lab/bucc2018",
+        "config": "{lang}-en",
+        "splits": {"eval": "validation", "tune": "validation"},
+    }
+    bucc["sources"]["local"]["files"]["eval"] = bucc["sources"]["local"]["files"][
+        "tune"
+    ]  # ../shared has the dev corpus
+    write_json(tmp_path / "specs" / "lab-bucc.json", bucc)
+    lab = catalog_with_specs(tmp_path / "specs")
+    local_bucc = DataResolver(lab, shared_data).load(lab.task("lab-bucc"), "eval", "zh").records
+    pairs = Sequence(Sequence(Value("string")))
+    corpus = Features({"source": pairs, "target": pairs, "gold": pairs})
+    write_dataset_repo(mirror, "lab/bucc2018", {"zh-en": {"validation": local_bucc}}, {"zh-en": corpus})
+
+    hub = DataResolver(lab, empty, HubAccess(mirror=mirror, offline=True))
+    for task, split, lang, local_root in (("mlm", "train", "de", local_dir), ("lab-bucc", "eval", "zh", shared_data)):
+        spec = lab.task(task)
+        assert hub.hub_problems(spec, split, lang) == []
+        from_hub = hub.load(spec, split, lang)
+        assert from_hub.plan.kind == "hub" and len(from_hub.plan.hub["commit"]) == 40
+        from_files = DataResolver(lab, local_root).load(spec, split, lang)
+        assert from_files.plan.kind == "local"
+        assert from_hub.records == from_files.records, task
+    assert len(local_bucc) == 1 and len(local_bucc[0]["gold"]) > 100

@@ -215,3 +215,13 @@ def test_a_script_based_dataset_is_read_from_the_hubs_parquet_export(catalog, tm
     on_main = catalog.load_spec(write_json(tmp_path / "xcopa-main.json", {**spec, "name": "xcopa-main"}))
     (problem,) = resolver.hub_problems(on_main, "train", "en")
     assert "loading script" in problem and "refs/convert/parquet" in problem
+
+
+def test_the_docs_reference_table_is_what_the_specs_and_facts_say(catalog) -> None:
+    """docs/hub-datasets.md is generated (python -m harness.hub_reference); it links every card."""
+    from harness.hub_reference import render
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "hub-datasets.md").read_text(encoding="utf-8")
+    assert page == render(catalog), "regenerate it: python -m harness.hub_reference > docs/hub-datasets.md"
+    for path in (Path(__file__).resolve().parents[1] / "task_specs" / "hub_cards").glob("*.json"):
+        assert json.loads(path.read_text(encoding="utf-8"))["card"] in page
