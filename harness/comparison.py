@@ -122,6 +122,15 @@ class Setting:
         values = [run.scores[lang] for run in self.runs if lang in run.scores]
         return statistics.stdev(values) if len(values) > 1 else None
 
+    def version_differences(self) -> dict[str, list[str]]:
+        """The libraries (and Python) whose versions differ between this setting's seeds, with the
+        versions seen: the one thing pooled results may differ in, shown so it is not hidden."""
+        seen: dict[str, set[str]] = defaultdict(set)
+        for run in self.runs:
+            for name, version in (run.result.get("runtime", {}).get("versions") or {}).items():
+                seen[name].add(str(version))
+        return {name: sorted(found) for name, found in sorted(seen.items()) if len(found) > 1}
+
     def missing(self, column: Iterable[str]) -> list[str]:
         """The languages of the target's column that not every run scored."""
         return sorted(set(column) - set(self.languages))

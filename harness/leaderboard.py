@@ -279,6 +279,7 @@ def board_json(board: Board) -> dict[str, Any]:
                         "per_seed": [run.aggregate for run in setting.runs],
                         "languages": {lang: setting.lang_mean(lang) for lang in setting.languages},
                         "missing_languages": setting.missing(board.targets[name].languages),
+                        "version_differences": setting.version_differences(),
                         "worst": setting.worst(),
                         "delta": None
                         if name not in row.deltas

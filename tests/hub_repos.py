@@ -79,6 +79,33 @@ def write_dataset_repo(
     return git_commit(folder, f"{dataset}: parquet test copy")
 
 
+def write_parquet_export(
+    mirror: Path, dataset: str, tables: dict[str, dict[str, list[dict[str, Any]]]], features: dict[str, Any]
+) -> str:
+    """The hub's parquet export of a script-based dataset: ``refs/convert/parquet`` holding
+    ``<config>/<split>/0000.parquet`` and no card, beside a main branch that holds only the
+    loading script (which is never run); the export's commit."""
+    from datasets import Dataset
+
+    folder = mirror / "datasets" / dataset
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        (folder / f"{dataset.rsplit('/', 1)[-1]}.py").write_text("raise SystemExit('never run')\n", encoding="utf-8")
+        (folder / "README.md").write_text(f"---\nlicense: other\n---\n# {dataset}\n", encoding="utf-8")
+        git_commit(folder, "main: the loading script")
+    export = folder.parent / f".{folder.name}-export"
+    if export.exists():
+        shutil.rmtree(export)
+    for config, splits in tables.items():
+        for split, rows in splits.items():
+            (export / config / split).mkdir(parents=True)
+            Dataset.from_list(rows, features=features[config]).to_parquet(str(export / config / split / "0000.parquet"))
+    commit = git_commit(export, "Update parquet files")
+    subprocess.run([*GIT, "-C", str(folder), "fetch", "-q", "-f", str(export), "HEAD:refs/convert/parquet"], check=True)
+    shutil.rmtree(export)
+    return commit
+
+
 def write_model_repo(mirror: Path, repo: str, model_folder: Path) -> str:
     """The model folder as the hub repository ``repo`` under ``mirror``; the commit."""
     folder = mirror / "models" / repo

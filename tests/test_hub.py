@@ -123,19 +123,35 @@ def experiment_data(model: dict[str, Any], name: str, sources: dict[str, Any] | 
 
 
 # -- building the mirror -----------------------------------------------------------------------------
-def build_mirror(catalog: Any, local_experiment: Path, hub_experiment: Path, shared_data: Path, mirror: Path) -> None:
-    """Every hub split the hub experiment reads, holding the records the local experiment reads
-    for the same logical split, plus the model."""
+def build_mirror(
+    catalog: Any,
+    local_experiment: Path,
+    hub_experiment: Path,
+    shared_data: Path,
+    mirror: Path,
+    hub_data_dir: Path | None = None,
+    strict: bool = True,
+) -> None:
+    """Every hub split the hub experiment reads (local files under ``hub_data_dir`` are read
+    instead, as a run would), holding the records the local experiment reads for the same logical
+    split, plus the model. ``strict``: two logical splits that read one hub split must have the
+    same records (else the first one's are kept). A part read from the parquet export goes to the
+    mirror's ``refs/convert/parquet``."""
+    from harness.hub_cards import PARQUET_EXPORT
     from harness.needs import experiment_needs
+    from tests.hub_repos import write_parquet_export
 
     local = load_experiment(local_experiment, catalog)
     hub_exp = load_experiment(hub_experiment, catalog)
     local_resolver = DataResolver(catalog, shared_data)
-    hub_resolver = DataResolver(catalog, shared_data, HubAccess(lock=None, offline=True))
-    tables: dict[str, dict[str, dict[str, list[dict]]]] = {}
-    features: dict[str, dict[str, Any]] = {}
+    hub_resolver = DataResolver(catalog, hub_data_dir or shared_data, HubAccess(lock=None, offline=True))
+    tables: dict[tuple[str, bool], dict[str, dict[str, list[dict]]]] = {}
+    features: dict[tuple[str, bool], dict[str, Any]] = {}
     for need in experiment_needs(catalog, hub_exp):
-        plans = [p for p in hub_resolver.plans(need.task, need.split, need.lang) if p.kind == "hub"]
+        candidates = hub_resolver.plans(need.task, need.split, need.lang)
+        if any(p.available_locally for p in candidates):
+            continue
+        plans = [p for p in candidates if p.kind == "hub"]
         if not plans:
             continue
         (part,) = plans[0].hub_parts
@@ -144,12 +160,15 @@ def build_mirror(catalog: Any, local_experiment: Path, hub_experiment: Path, sha
         config = part["config"] or default_config(part["dataset"])
         feats = card_features(part["dataset"], config, part["split"])
         rows = hub_rows(catalog, need.task, records, feats)
-        existing = tables.setdefault(part["dataset"], {}).setdefault(config, {}).get(part["split"])
-        assert existing is None or existing == rows, f"{part} would need two different row sets"
-        tables[part["dataset"]][config][part["split"]] = rows
-        features.setdefault(part["dataset"], {})[config] = feats
-    for dataset, configs in tables.items():
-        write_dataset_repo(mirror, dataset, configs, features[dataset])
+        key = (part["dataset"], part.get("revision") == PARQUET_EXPORT)
+        existing = tables.setdefault(key, {}).setdefault(config, {}).get(part["split"])
+        assert not strict or existing is None or existing == rows, f"{part} would need two different row sets"
+        if existing is None:
+            tables[key][config][part["split"]] = rows
+        features.setdefault(key, {})[config] = feats
+    for (dataset, export), configs in tables.items():
+        write = write_parquet_export if export else write_dataset_repo
+        write(mirror, dataset, configs, features[(dataset, export)])
 
 
 def default_config(dataset: str) -> str:
@@ -322,3 +341,54 @@ def test_mlm_and_mining_read_the_same_records_from_the_hub_as_from_local_files(
         assert from_files.plan.kind == "local"
         assert from_hub.records == from_files.records, task
     assert len(local_bucc) == 1 and len(local_bucc[0]["gold"]) > 100
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_the_mini_study_read_from_the_hub_locks_every_repository_and_plans_offline_from_the_lock(
+    catalog: Any, shared_data: Path, minilm_dir: Path, tmp_path: Path
+) -> None:
+    """examples/xstilts-mini-hub.json (the mini study, every task with a hub source read from it): `stilts lock`
+    on a mirror holding every repository it reads pins each to a 40-hex commit after checking every
+    request against the cards; then `stilts plan --offline` with only the lock and the mirror finds
+    every stage plannable (nothing missing, nothing blocked). BUCC and LAReQA read local files."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for folder in ("bucc2018", "lareqa"):
+        (data / folder).symlink_to(shared_data / folder)
+    (data / "squad").mkdir()  # LAReQA trains on these SQuAD articles (the SQuAD tasks read train-v1.1.json)
+    (data / "squad" / "train-v1.1.first11articles.json").symlink_to(
+        shared_data / "squad" / "train-v1.1.first11articles.json"
+    )
+    mirror = tmp_path / "mirror"
+    experiment = tmp_path / "xstilts-mini-hub.json"
+    experiment.write_text((EXAMPLES / "xstilts-mini-hub.json").read_text(encoding="utf-8"), encoding="utf-8")
+    build_mirror(catalog, EXAMPLES / "xstilts-mini.json", experiment, shared_data, mirror, data, strict=False)
+    write_model_repo(mirror, "intfloat/multilingual-e5-small", minilm_dir)  # stand-in bytes: nothing loads it here
+
+    env = offline_env(tmp_path, STILTS_HUB_MIRROR=str(mirror))
+    stilts("lock", str(experiment), "--data-dir", str(data), env=env)
+    lock = json.loads(experiment.with_name("xstilts-mini-hub.lock.json").read_text(encoding="utf-8"))
+    assert {one["repo"] for one in lock["datasets"]} == {
+        "nyu-mll/multi_nli",
+        "rajpurkar/squad",
+        "Rowan/hellaswag",
+        "lighteval/siqa",
+        "allenai/cosmos_qa",
+        "facebook/xnli",
+        "google-research-datasets/paws-x",
+        "google/xtreme",
+        "google/xquad",
+    }
+    assert [one["repo"] for one in lock["models"]] == ["intfloat/multilingual-e5-small"]
+    assert all(len(one["commit"]) == 40 for one in [*lock["datasets"], *lock["models"]])
+    cosmos = next(one for one in lock["datasets"] if one["repo"] == "allenai/cosmos_qa")
+    assert cosmos["revision"] == "refs/convert/parquet"
+
+    planned = stilts("plan", str(experiment), "--data-dir", str(data), "--json", env=env)
+    plan = json.loads(planned.stdout)
+    assert plan["problems"] == [], plan["problems"]
+    states = {stage["state"] for stage in plan["stages"]}
+    assert "blocked" not in states, [s["reason"] for s in plan["stages"] if s["state"] == "blocked"][:5]
+    assert plan["counts"]["intermediate"]["total"] == 6 * 3 and len(plan["cells"]) == 7 * 9 * 3

@@ -178,29 +178,16 @@ def test_a_script_based_dataset_is_read_from_the_hubs_parquet_export(catalog, tm
     the hub's parquet export branch (``refs/convert/parquet``: ``copa/train/0000.parquet``, no
     card), pinned to that branch's commit, through ``datasets.load_dataset``. Its ClassLabel
     (choice1/choice2) reaches the spec's labels through the spec's label_map."""
-    import subprocess
-
-    from datasets import Dataset
-
-    from tests.hub_repos import GIT, card_features, git_commit
+    from tests.hub_repos import card_features, write_parquet_export
 
     mirror = tmp_path / "mirror"
-    repo = mirror / "datasets" / "aps" / "super_glue"
-    repo.mkdir(parents=True)
-    (repo / "super_glue.py").write_text("raise SystemExit('a loading script is never run')\n", encoding="utf-8")
-    (repo / "README.md").write_text("---\nlicense: other\n---\n# SuperGLUE\n", encoding="utf-8")
-    git_commit(repo, "main: the loading script")
     features = card_features("aps/super_glue", "copa", "train")
     rows = [
         {"premise": f"premise {i}", "choice1": "one", "choice2": "two", "question": "cause", "idx": i, "label": i % 2}
         for i in range(6)
     ]
-    export = tmp_path / "export"
-    for split in ("train", "validation"):
-        (export / "copa" / split).mkdir(parents=True)
-        Dataset.from_list(rows, features=features).to_parquet(str(export / "copa" / split / "0000.parquet"))
-    commit = git_commit(export, "Update parquet files")
-    subprocess.run([*GIT, "-C", str(repo), "fetch", "-q", str(export), "HEAD:refs/convert/parquet"], check=True)
+    tables = {"copa": {"train": rows, "validation": rows}}
+    commit = write_parquet_export(mirror, "aps/super_glue", tables, {"copa": features})
 
     resolver = DataResolver(catalog, tmp_path / "no-local-data", HubAccess(mirror=mirror, offline=True))
     xcopa = catalog.task("xcopa")

@@ -446,3 +446,19 @@ def test_a_cell_missing_languages_of_its_column_is_marked_and_not_averaged(tmp_p
         write_result(tmp_path / "results", result, f"{name}.json")
     build_site(tmp_path / "results", tmp_path / "site")
     assert "missing fr" in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+
+def test_seeds_that_ran_with_other_library_versions_say_so(tmp_path: Path) -> None:
+    """Results identical but for the seed pool even when their libraries differ; the cell says
+    which libraries and versions differ (recorded in each result's runtime)."""
+    one, two = make_result(seed=1), make_result(seed=2)
+    one["runtime"]["versions"] = {"python": "3.11.7", "transformers": "5.25.0", "torch": "2.13.0"}
+    two["runtime"]["versions"] = {"python": "3.11.7", "transformers": "5.26.1", "torch": "2.13.0"}
+    for result in (one, two):
+        write_result(tmp_path / "results", result)
+    build_site(tmp_path / "results", tmp_path / "site")
+    (row,) = json.loads((tmp_path / "site" / "leaderboard.json").read_text(encoding="utf-8"))["rows"]
+    assert row["targets"]["qs-x"]["seeds"] == [1, 2]
+    assert row["targets"]["qs-x"]["version_differences"] == {"transformers": ["5.25.0", "5.26.1"]}
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "versions differ: transformers" in index and "transformers 5.25.0 / 5.26.1" in index
