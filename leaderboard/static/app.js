@@ -158,7 +158,7 @@
     });
     const status = document.getElementById('filter-status');
     if (status) {
-      const key = (row) => [row.dataset.model, row.dataset.method, row.dataset.intermediate].join('\u0000');
+      const key = (row) => [row.dataset.model, row.dataset.method, row.dataset.intermediate, row.dataset.variant || ''].join('\u0000');
       const shown = new Set(rows.filter((row) => !row.classList.contains(HIDDEN)).map(key));
       status.textContent = 'Showing ' + shown.size + ' of ' + new Set(rows.map(key)).size + ' rows.';
     }
