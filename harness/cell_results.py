@@ -15,14 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_json_atomic
 from harness.execution import RUNTIME_FILE
-from harness.planning import CellPlan, EvalWork, StagePlan, TrainWork
+from harness.planning import CellPlan, StagePlan, TrainWork
 from harness.results import SCHEMA_VERSION, aggregate, write_result
 from harness.run_context import RunContext
 from harness.stages import StageRecord
 from harness.tasks import content_hash
-from harness.units import UNITS_FILE, Units, has_unit_statistics, main_metric_of, main_units
+from harness.units import UNITS_FILE, Units
 
 log = logging.getLogger("stilts.results")
 #: Parts of a result that differ between two writings of the same result.
@@ -74,12 +73,7 @@ class ResultWriter:
             folder = Path(by_id[node_id].path)
             languages[lang] = self.read_json(folder, "scores.json")
             data += self.read_json(folder, "data.json")
-            if (folder / UNITS_FILE).is_file():
-                stats = self.read_json(folder, UNITS_FILE)["units"]
-            else:  # made before stilts kept them: derive them once
-                work = plan.nodes[node_id].work
-                assert isinstance(work, EvalWork)
-                stats = self.backfill_units(work, folder, languages[lang])
+            stats = self.read_json(folder, UNITS_FILE)["units"]  # every stage has it: its marker lists it
             if stats is not None:
                 units[lang] = stats
         task, target_cfg = cell.target_task, cell.target_config
@@ -164,25 +158,3 @@ class ResultWriter:
             "versions": package_versions(),
             "git_revision": git_revision(),
         }
-
-    def backfill_units(self, work: EvalWork, folder: Path, scores: dict[str, float]) -> Units | None:
-        """The per-example statistics of an evaluation stage made before stilts kept them, from its
-        stored predictions and the same evaluation records, also written into the stage (derived
-        data: its scores and predictions are untouched; a read-only cache only costs the saving)."""
-        ctx, task = self.ctx, work.task
-        metrics = [ctx.catalog.metric(name) for name in task.metrics]
-        stats = None
-        main = main_metric_of(task.main_metric, metrics)
-        if main is not None and has_unit_statistics(main):
-            task_type = ctx.catalog.task_type(task.task_type)
-            records, _ = ctx.load_split(task, "eval", work.language, work.config.get("max_eval_examples"))
-            predictions = self.read_json(folder, "predictions.json")
-            references = task_type.references(task, records)
-            stats = main_units(
-                task.main_metric, metrics, predictions, references, work.language, scores[task.main_metric]
-            )
-        try:
-            write_json_atomic(folder / UNITS_FILE, {"units": stats})
-        except OSError as exc:
-            log.warning("cannot save the per-example statistics into %s (%s)", folder, exc)
-        return stats

@@ -501,6 +501,25 @@ def rerun(
 
 
 @app.command()
+def verify(
+    runs_dir: Annotated[Path, typer.Argument(help="The stage cache to check.")] = Path("runs"),
+) -> None:
+    """Check every finished stage's outputs against the sizes and digests its marker recorded;
+    a stage that fails is moved aside to runs/<kind>/.corrupt/ (kept, never deleted) and is built
+    again by the next run. Exits 1 when any stage was moved aside."""
+    from harness.stages import verify_store
+
+    if not runs_dir.is_dir():
+        raise StiltsError(f"no stage cache at {runs_dir}")
+    checked, bad = verify_store(runs_dir)
+    for line in bad:
+        err_console.print(f"[red]corrupt:[/] {e(line)}")
+    console.print(f"{checked} stage(s) checked, {len(bad)} moved aside")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
 def lock(
     experiment: Annotated[str, typer.Argument(help="Experiment file or name.")],
     data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,

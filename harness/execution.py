@@ -77,6 +77,8 @@ class StageRunner:
                 f"stage {node_id} ({node.kind} {node.task}) starts from stage {node.start}, which is not built "
                 "(it failed or has not run yet)"
             )
+        if start_key is not None:
+            store.verify(start_key)  # every digest (the weights too), once per process
         if distributed.world_size() > 1:
             if not isinstance(node.work, TrainWork):
                 raise StiltsError(

@@ -98,6 +98,8 @@ class Pipeline:
             plan = self.prepare()
         for task_name, langs in ctx.skipped.items():
             ctx.reporter.message(f"skipping {task_name} languages without data: {', '.join(langs)}", level="warning")
+        for line in ctx.store.moved_aside:
+            ctx.reporter.message(line, level="warning")
         for task_name, langs in dev_languages_dropped(plan).items():
             ctx.reporter.message(
                 f"{task_name}: target-language dev selection without dev data in {', '.join(langs)} "

@@ -1,11 +1,13 @@
-"""Content-addressed stage outputs: ``runs/<kind>/<hash>/``, built atomically, reused forever.
+"""Content-addressed stage outputs: ``runs/<kind>/<hash>/``, built atomically, reused while intact.
 
 A stage's hash covers exactly what determines its output (model, data fingerprints, spec,
 hyperparameters, seed, upstream stage). A stage is built in a work folder (``.<hash>.partial``) and renamed
 into place only when complete, so an interrupted stage leaves no half-written output. The next
 run keeps the work folder's ``checkpoints/`` (training resumes from the last one, optimizer,
 scheduler and RNG state included) and deletes everything else. A file lock stops two processes (parallel tox
-environments) from building the same stage at once; the second one waits and reuses it.
+environments) from building the same stage at once; the second one waits and reuses it. The
+marker records every output file's size and digest, and a stage whose outputs no longer match is
+moved aside and built again (:mod:`harness.stage_files`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from typing import Any
 
 from filelock import FileLock
 
+from harness.errors import StiltsError
+from harness.stage_files import MARKER, PRUNED, marker_digest, output_manifest, output_problem, read_marker
 from harness.tasks import canonical_json, content_hash
+
+log = logging.getLogger("stilts.stages")
 
 #: Bump when the layout of stage outputs changes: old stages are then rebuilt, not misread.
 STAGE_FORMAT = 2
-MARKER = "stage.json"
+#: Where stages whose outputs failed their check are kept for inspection: ``runs/<kind>/.corrupt/``.
+CORRUPT = ".corrupt"
 #: Sub-folder of a work folder that survives an interruption: training resumes from it.
 CHECKPOINTS = "checkpoints"
 #: Loggers of the libraries a stage runs (``py.warnings``: Python warnings, when they are routed to
@@ -55,21 +62,81 @@ class StageRecord:
     reused: bool
 
 
-#: Written into a stage folder whose model weights were deleted (``stilts run --prune-target-weights``).
-PRUNED = "weights-pruned.json"
 #: Model files that hold weights; configuration and tokenizer files stay.
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
+class StageCorruptError(StiltsError):
+    """A finished stage's output is not what its marker recorded (it was moved aside)."""
 
 
 class StageStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        #: stage folder -> "small" (sizes and small files checked) or "full" (every digest checked)
+        self._checked: dict[Path, str] = {}
+        #: one line per stage moved aside by this store (for the run summary)
+        self.moved_aside: list[str] = []
 
     def path(self, key: StageKey) -> Path:
         return self.root / key.kind / key.hash
 
     def is_done(self, key: StageKey) -> bool:
-        return (self.path(key) / MARKER).is_file()
+        """True when the stage is finished and its outputs are intact: every file the marker
+        records has its size, and every small one its digest. A finished stage that fails this is
+        moved aside (and so is not done)."""
+        return self._intact(self.path(key), digest_large=False, lock_held=False)
+
+    def _intact(self, folder: Path, digest_large: bool, lock_held: bool) -> bool:
+        if not (folder / MARKER).is_file():
+            self._checked.pop(folder, None)
+            return False
+        if self._checked.get(folder) == "full" or (folder in self._checked and not digest_large):
+            return True
+        return self._check(folder, digest_large, lock_held) is None
+
+    def verify(self, key: StageKey) -> None:
+        """Check every output digest of a finished stage (once per store) before its outputs are
+        used; a mismatch moves it aside and raises :class:`StageCorruptError` naming the file."""
+        folder = self.path(key)
+        if self._checked.get(folder) == "full":
+            return
+        problem = self._check(folder, digest_large=True, lock_held=False)
+        if problem is not None:
+            raise StageCorruptError(f"{problem}; run again to rebuild the stage")
+
+    def check_folder(self, folder: Path) -> str | None:
+        """Check every output digest of the finished stage in ``folder`` (``stilts verify``):
+        None when intact, else the line saying what was wrong and where it was moved."""
+        return self._check(folder, digest_large=True, lock_held=False)
+
+    def _check(self, folder: Path, digest_large: bool, lock_held: bool) -> str | None:
+        marker, problem = read_marker(folder)
+        if marker is not None:
+            problem = output_problem(folder, marker["files"], digest_large)
+        if problem is None:
+            self._checked[folder] = "full" if digest_large else self._checked.get(folder, "small")
+            return None
+        if lock_held:
+            return self._move_aside(folder, problem)
+        with FileLock(str(folder) + ".lock"):
+            return self._move_aside(folder, problem)
+
+    def _move_aside(self, folder: Path, problem: str) -> str:
+        """Move a stage whose outputs failed their check to ``runs/<kind>/.corrupt/`` with a note
+        saying why (the caller holds the stage's lock); returns the line that says so."""
+        self._checked.pop(folder, None)
+        where = f"stage {folder.parent.name}/{folder.name}"
+        if not folder.is_dir():
+            return f"{where}: {problem}"
+        aside = folder.parent / CORRUPT / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, aside)
+        (aside / "moved-aside.txt").write_text(problem + "\n", encoding="utf-8")
+        line = f"{where}: {problem}; moved aside to {aside} and built again"
+        log.warning(line)
+        self.moved_aside.append(line)
+        return line
 
     def info(self, key: StageKey) -> dict[str, Any]:
         return json.loads((self.path(key) / MARKER).read_text(encoding="utf-8"))
@@ -105,6 +172,7 @@ class StageStore:
     def discard(self, record: StageRecord) -> None:
         """Delete a stage so that the next :meth:`build` of its key starts afresh."""
         folder = Path(record.path)
+        self._checked.pop(folder, None)
         with FileLock(str(folder) + ".lock"):
             if folder.is_dir():
                 shutil.rmtree(folder)
@@ -119,11 +187,11 @@ class StageStore:
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(final) + ".lock"):
-            if self.is_done(key):
+            if self._intact(final, digest_large=False, lock_held=True):
                 yield None
                 return
-            if final.exists():  # a folder without marker: incomplete, never trusted
-                shutil.rmtree(final)
+            if final.exists():  # finished folders are renamed into place whole: this one lost its marker
+                self._move_aside(final, f"{final / MARKER} is missing")
             work = final.parent / f".{key.hash}.partial"
             if work.is_dir():  # an interrupted build: keep its checkpoints, drop everything else
                 for leftover in work.iterdir():
@@ -140,8 +208,28 @@ class StageStore:
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)  # only needed while unfinished
+            marker["files"] = output_manifest(work)
+            marker["digest"] = marker_digest(marker)
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)
+            self._checked[final] = "full"
+
+
+def verify_store(root: Path) -> tuple[int, list[str]]:
+    """Check every finished stage under ``root`` (``runs/<kind>/<hash>/``) down to each output's
+    digest; stages that fail are moved aside. Returns how many stages were checked and one line
+    per stage moved aside."""
+    store = StageStore(root)
+    checked, bad = 0, []
+    for marker in sorted(Path(root).glob(f"*/*/{MARKER}")):
+        folder = marker.parent
+        if folder.name.startswith(".") or folder.parent.name.startswith("."):
+            continue  # work folders and stages already moved aside
+        checked += 1
+        problem = store.check_folder(folder)
+        if problem is not None:
+            bad.append(problem)
+    return checked, bad
 
 
 @contextmanager

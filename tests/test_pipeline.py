@@ -48,7 +48,7 @@ def test_end_to_end_then_everything_is_reused(catalog, tiny_experiment: Path, tm
     assert all(stage["reused"] for stage in rewritten["stages"])
 
 
-def test_results_carry_per_example_statistics_also_for_older_evaluation_stages(
+def test_results_carry_per_example_statistics_and_a_stage_missing_them_is_rebuilt(
     catalog, tiny_experiment: Path, tmp_path: Path
 ) -> None:
     experiment = json.loads(tiny_experiment.read_text())
@@ -61,7 +61,7 @@ def test_results_carry_per_example_statistics_also_for_older_evaluation_stages(
         for lang, stats in result["units"].items():
             assert len(stats["values"]) == result["languages"][lang]["n"]
             assert score_of(stats) == pytest.approx(result["languages"][lang][metric], abs=1e-9)
-    # evaluation stages made before stilts kept the statistics get them from their predictions
+    # an evaluation stage whose units.json is gone is damaged: moved aside and evaluated again
     removed = list((tmp_path / "runs" / "eval").glob("*/units.json"))
     assert removed
     for path in removed:
@@ -69,8 +69,8 @@ def test_results_carry_per_example_statistics_also_for_older_evaluation_stages(
     pipeline = make_pipeline(catalog, exp_path, tmp_path)
     again = {p.name: json.loads(p.read_text()) for p in pipeline.run()}
     assert {n: r["units"] for n, r in again.items()} == {n: r["units"] for n, r in first.items()}
-    assert pipeline.session is not None and not pipeline.session.built
-    assert len(list((tmp_path / "runs" / "eval").glob("*/units.json"))) == len(removed)
+    assert pipeline.session is not None and len(pipeline.session.built) == len(removed)
+    assert len(list((tmp_path / "runs" / "eval" / ".corrupt").iterdir())) == len(removed)
 
 
 def test_pruned_target_weights_are_retrained_only_when_an_evaluation_needs_them(
