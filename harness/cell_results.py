@@ -119,7 +119,8 @@ class ResultWriter:
             return cell.result_path
         result["runtime"] = self.runtime(records, cell)
         result["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        return write_result(cell.result_path, result)
+        ranges = {k: v for name in task.metrics for k, v in ctx.catalog.metric(name).value_ranges.items()}
+        return write_result(cell.result_path, result, ranges)
 
     @staticmethod
     def up_to_date(path: Path, result: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ gives the listings as machine-readable JSON.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib
 import json
 import os
@@ -803,6 +804,10 @@ def main() -> None:
     except Exception as exc:  # a bug or a library's failure (out of memory, CUDA), not bad input
         if true_word(os.environ.get(TRACEBACK_ENV, "")):
             raise
+        storage = storage_problem(exc)
+        if storage is not None:  # the machine's fault, not stilts': one line, no traceback
+            err_console.print(f"[red]error:[/] {escape(storage)}; finished stages are kept", soft_wrap=True)
+            sys.exit(2)
         report = crash_report(exc)
         err_console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
         err_console.print(
@@ -812,6 +817,30 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(1)
+
+
+#: OS errors that say the storage cannot take what is written (not a bug: the user frees space).
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """One line for a full disk, a used-up quota or a read-only file system anywhere in ``exc``'s
+    chain of causes (the path and the cause), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            where = f" writing {current.filename}" if current.filename else ""
+            return f"{STORAGE_ERRNOS[current.errno]}{where} ({current.strerror})"
+        if "No space left on device" in str(current):  # libraries that wrap the OSError in their own text
+            return f"the disk is full ({type(current).__name__}: {current})"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def crash_report(exc: BaseException) -> Path | None:

@@ -342,6 +342,11 @@ class Metric(ABC):
     #: selection reads the direction of the task's main metric from here (lm-eval's
     #: ``higher_is_better``); a key missing from it cannot be a task's ``main_metric``.
     higher_is_better: ClassVar[Mapping[str, bool | None]] = {}
+    #: The values each score key can take, ``(lowest, highest)`` (None: unbounded on that side),
+    #: e.g. ``{"accuracy": (0, 100), "perplexity": (1, None)}``. Every result is checked against
+    #: them before it is written, so a broken metric or a hand-edited score is refused, not
+    #: published. Keys not listed are only required to be finite.
+    value_ranges: ClassVar[Mapping[str, tuple[float | None, float | None]]] = {}
 
     @abstractmethod
     def compute(self, predictions: Any, references: Any, language: str | None = None) -> dict[str, float]:

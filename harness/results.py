@@ -31,17 +31,47 @@ from harness.specs import (
     short_value,
     validate_data,
 )
+from harness.tasks import content_hash
 from harness.units import WIDTH, score_of
 from harness.validated import ValidMemo
 
 SCHEMA_VERSION = 1
 
 
-def write_result(path: Path, result: dict[str, Any]) -> Path:
-    """Validate, then write atomically. An invalid result is a bug: it raises, nothing is written."""
+def write_result(
+    path: Path, result: dict[str, Any], value_ranges: Mapping[str, tuple[float | None, float | None]] | None = None
+) -> Path:
+    """Validate with every check the leaderboard applies (the schema, :func:`result_issues`, the
+    ``config_hash``) and the metrics' ``value_ranges``, then write atomically. A result that fails
+    is refused with its reasons (:class:`SpecError`, naming the pointer), and nothing is written."""
     validate_data(result, "result", str(path))
+    issues = result_issues(result, str(path)) + range_issues(result, str(path), value_ranges or {})
+    if issues:
+        raise SpecError(issues)
     write_json_atomic(path, result)
     return path
+
+
+def range_issues(
+    result: dict[str, Any], file: str, value_ranges: Mapping[str, tuple[float | None, float | None]]
+) -> list[SpecIssue]:
+    """Each per-language score outside the range its metric declares
+    (:attr:`harness.interfaces.Metric.value_ranges`)."""
+    issues = []
+    for lang, scores in result["languages"].items():
+        for key, value in scores.items():
+            low, high = value_ranges.get(key, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+                issues.append(
+                    SpecIssue(
+                        file,
+                        f"/languages/{pointer_segment(lang)}/{pointer_segment(key)}",
+                        short_value(value),
+                        f"a value in {span}, the range of {key!r}",
+                    )
+                )
+    return issues
 
 
 def aggregate(
@@ -125,6 +155,14 @@ def result_issues(result: dict[str, Any], file: str, matrices: dict[int, np.ndar
         if agg.get(key) is not None and not _is_score(agg[key]):
             add(f"/aggregate/{key}", short_value(agg[key]), _FINITE)
 
+    if "config" in result and "config_hash" in result:
+        expected_hash = content_hash(result["config"], length=20)
+        if result["config_hash"] != expected_hash:
+            add(
+                "/config_hash",
+                short_value(result["config_hash"]),
+                f"{expected_hash!r}, the hash of /config (the configuration was edited after the run)",
+            )
     if cell["target"] != task["name"]:
         add("/cell/target", short_value(cell["target"]), f"the task's name {task['name']!r} (/task/name)")
     expected_id = Cell(cell["intermediate"], Target(cell["target"]), cell["seed"]).id(cell["model"], cell["method"])

@@ -232,11 +232,20 @@ def verify_store(root: Path) -> tuple[int, list[str]]:
     return checked, bad
 
 
+class QuietFileHandler(logging.FileHandler):
+    """A stage's log file that, when it cannot be written (a full disk), drops the record instead
+    of printing logging's own "--- Logging error ---" traceback: the error that stopped the stage
+    is reported once, by the command."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextmanager
 def stage_log(folder: Path) -> Iterator[None]:
     """Send stilts' and the libraries' (:data:`LIBRARY_LOGGERS`) log records to
     ``folder/log.txt`` while a stage runs."""
-    handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
+    handler = QuietFileHandler(folder / "log.txt", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     stilts_log = logging.getLogger("stilts")
     loggers = [stilts_log, *(logging.getLogger(name) for name in LIBRARY_LOGGERS)]

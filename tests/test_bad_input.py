@@ -23,6 +23,7 @@ from harness.data import DataResolver
 from harness.errors import DataError, SpecError
 from harness.experiment import load_experiment
 from harness.specs import MAX_JSON_DEPTH, load_validated, read_json, validate_data
+from harness.tasks import content_hash
 from plugins.formats.bucc import BuccCorpus
 from plugins.formats.conll import ConllTags, Conllu
 from plugins.formats.files import AlignedLines, Csv, JsonLines, TextLines, Tsv
@@ -250,7 +251,7 @@ def valid_result() -> dict:
             "mean_without_english": 40.0,
         },
         "config": {},
-        "config_hash": "0123456789abcdef0123",
+        "config_hash": content_hash({}, length=20),
         "stages": [],
         "data": [],
         "runtime": {"device": "cpu", "precision": "fp32", "versions": {}},

@@ -16,6 +16,7 @@ from harness.experiment import Cell, Target
 from harness.leaderboard import build_site, page_names
 from harness.results import aggregate, load_results, result_issues
 from harness.specs import validate_data
+from harness.tasks import content_hash
 from tests.helpers import write_json
 
 
@@ -58,7 +59,7 @@ def make_result(
         "languages": languages,
         "aggregate": aggregate(languages, metric, aggregation, "en"),
         "config": {},
-        "config_hash": "0123456789abcdef",
+        "config_hash": content_hash({}, length=20),
         "stages": [],
         "data": [],
         "runtime": {"device": "cpu", "precision": "fp32", "versions": {}},
@@ -387,6 +388,7 @@ def with_settings(result: dict[str, Any], learning_rate: float, experiment: str)
         "target": {"task": result["cell"]["target"], "training": training, "languages": ["en", "de", "fr"]},
         "model_fingerprint": "hf:local:0123abcd",
     }
+    result["config_hash"] = content_hash(result["config"], length=20)
     return result
 
 
@@ -462,3 +464,30 @@ def test_seeds_that_ran_with_other_library_versions_say_so(tmp_path: Path) -> No
     assert row["targets"]["qs-x"]["version_differences"] == {"transformers": ["5.25.0", "5.26.1"]}
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "versions differ: transformers" in index and "transformers 5.25.0 / 5.26.1" in index
+
+
+def test_a_result_is_validated_in_full_before_it_is_written(tmp_path: Path) -> None:
+    """Writing runs the leaderboard's checks too: an edited configuration (its hash no longer
+    matches) or a score outside its metric's range is refused, naming the pointer; nothing is written."""
+    from harness.results import write_result
+
+    ranges = {"accuracy": (0, 100)}
+    good = make_result()
+    assert write_result(tmp_path / "good.json", good, ranges).is_file()
+
+    edited = make_result()
+    edited["config"] = {"seed": 1, "target": {"training": {"learning_rate": 1.0}}}
+    with pytest.raises(SpecError) as info:
+        write_result(tmp_path / "edited.json", edited, ranges)
+    assert "/config_hash" in str(info.value) and "edited after the run" in str(info.value)
+
+    wild = make_result(scores={"en": 80.0, "de": 5090.0, "fr": 55.0})
+    with pytest.raises(SpecError) as info:
+        write_result(tmp_path / "wild.json", wild, ranges)
+    assert "/languages/de/accuracy" in str(info.value) and "[0, 100]" in str(info.value)
+    assert not (tmp_path / "edited.json").exists() and not (tmp_path / "wild.json").exists()
+
+    write_result(tmp_path / "results" / "x.json", make_result(), ranges)
+    (tmp_path / "results" / "x.json").write_text(json.dumps(edited), encoding="utf-8")
+    with pytest.raises(StiltsError, match="config_hash"):
+        build_site(tmp_path / "results", tmp_path / "site")

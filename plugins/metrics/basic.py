@@ -16,6 +16,7 @@ class Accuracy(Metric):
     """Share of predictions equal to the gold label: XTREME's ``(preds == labels).mean()``."""
 
     higher_is_better = {"accuracy": True}
+    value_ranges = {"accuracy": (0, 100)}
 
     def compute(
         self, predictions: Sequence[int], references: Sequence[int], language: str | None = None
@@ -47,6 +48,7 @@ class RetrievalAccuracy(Metric):
         "retrieval_accuracy_xx_to_en": True,
         "retrieval_accuracy_both": True,
     }
+    value_ranges = {key: (0, 100) for key in higher_is_better}
 
     def compute(
         self, predictions: dict[str, Sequence[int]], references: Sequence[int], language: str | None = None
@@ -84,6 +86,7 @@ class BuccF1(Metric):
         "threshold_tuned_on_eval": None,
         "n": None,
     }
+    value_ranges = {"bucc_f1": (0, 100), "bucc_precision": (0, 100), "bucc_recall": (0, 100), "n": (0, None)}
 
     def compute(
         self, predictions: dict, references: Sequence[Sequence[str]], language: str | None = None

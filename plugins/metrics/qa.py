@@ -115,6 +115,7 @@ def best_over_golds(
 
 class SquadV1(Metric):
     higher_is_better = {"squad_f1": True, "squad_em": True}
+    value_ranges = {key: (0, 100) for key in higher_is_better}
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         em, f1 = best_over_golds(
@@ -149,6 +150,7 @@ class SquadV2(Metric):
         "no_ans_em": True,
         "no_ans_n": None,
     }
+    value_ranges = {key: (0, None) if key.endswith("_n") else (0, 100) for key in higher_is_better}
 
     @staticmethod
     def with_empty_gold(references: Sequence[dict]) -> list[dict]:
@@ -175,6 +177,7 @@ class SquadV2(Metric):
 
 class Mlqa(Metric):
     higher_is_better = {"mlqa_f1": True, "mlqa_em": True}
+    value_ranges = {key: (0, 100) for key in higher_is_better}
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         if language is None:

@@ -35,6 +35,12 @@ class SeqevalF1(Metric):
     """seqeval F1 / precision / recall (default mode), in percent."""
 
     higher_is_better = {"seqeval_f1": True, "seqeval_precision": True, "seqeval_recall": True, "unscored_words": None}
+    value_ranges = {
+        "seqeval_f1": (0, 100),
+        "seqeval_precision": (0, 100),
+        "seqeval_recall": (0, 100),
+        "unscored_words": (0, None),
+    }
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         from seqeval.metrics import f1_score, precision_score, recall_score
@@ -70,6 +76,7 @@ class TokenAccuracy(Metric):
     """Share of words whose tag is right (the usual POS accuracy; reported beside seqeval F1)."""
 
     higher_is_better = {"token_accuracy": True}
+    value_ranges = {"token_accuracy": (0, 100)}
 
     def compute(self, predictions, references, language: str | None = None) -> dict[str, float]:
         gold, pred, _ = scored_pairs(predictions, references)

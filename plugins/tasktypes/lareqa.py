@@ -265,6 +265,7 @@ class LAReQAMap20(Metric):
     ``n`` is the number of questions and ``pool_size`` the number of candidates searched."""
 
     higher_is_better = {"lareqa_map20": True, "n": None, "pool_size": None}
+    value_ranges = {"lareqa_map20": (0, 100), "n": (0, None), "pool_size": (0, None)}
 
     def compute(
         self, predictions: dict[str, Any], references: dict[str, Sequence[str]], language: str | None = None

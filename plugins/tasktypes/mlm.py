@@ -93,6 +93,7 @@ class MaskedLMScores(Metric):
     """Masked-token accuracy (headline) and perplexity over the masked tokens."""
 
     higher_is_better = {"mlm_accuracy": True, "perplexity": False, "masked_tokens": None}
+    value_ranges = {"mlm_accuracy": (0, 100), "perplexity": (1, None), "masked_tokens": (0, None)}
 
     def compute(self, predictions: dict, references: Any, language: str | None = None) -> dict[str, float]:
         import math
