@@ -106,5 +106,23 @@ class MissingResourcesError(StiltsError):
         return f"{len(self.missing)} resource(s) needed by this experiment are not available:\n{lines}\n{self.advice}"
 
 
+class MalformedDataError(MissingResourcesError):
+    """Local data that exists but cannot be used as the specs say (a malformed file or record,
+    evaluated rows that a stage trains on), found before any training; ``malformed`` are those,
+    ``missing`` everything the preflight found."""
+
+    def __init__(self, missing: list[str], malformed: list[str]):
+        self.malformed = malformed
+        super().__init__(missing)
+
+    def __str__(self) -> str:
+        bad = "\n".join(f"  - {m}" for m in self.malformed)
+        text = f"{len(self.malformed)} problem(s) in the data this experiment reads (nothing was trained):\n{bad}"
+        others = [m for m in self.missing if m not in self.malformed]
+        if others:
+            text += f"\n{MissingResourcesError(others)}"
+        return text + ("" if others else "\nFix the files named above and run again.")
+
+
 class DataError(StiltsError):
     """A data record or file that cannot be read as its task spec says."""

@@ -120,6 +120,12 @@ class TaskType(ABC):
     #: lists of strings). Empty: labels are tied to tokens or spans, so the records cannot be
     #: machine-translated (QA, tagging); such tasks need translated files with aligned labels.
     translatable_fields: tuple[str, ...] = ()
+    #: What each canonical field must hold, checked for every record of every local split a run
+    #: reads before any training (:mod:`harness.record_checks`): ``"text"`` a string, ``"texts"``
+    #: a list of strings, ``"tags"`` a list of the spec's labels (names or indices) as long as the
+    #: record's ``tokens``, ``"answers"`` ``{"text": [str], "answer_start": [int >= 0]}`` of equal
+    #: length. Fields not listed are not checked; every string anywhere must be free of NUL bytes.
+    field_kinds: ClassVar[Mapping[str, str]] = {}
 
     @abstractmethod
     def head(self, task: TaskSpec) -> Head:

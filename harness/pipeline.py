@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.errors import MissingResourcesError, StiltsError
+from harness.errors import MalformedDataError, MissingResourcesError, StiltsError
 from harness.executors import ExecutionSession, ExecutorOptions
 from harness.experiment import Experiment
 from harness.planning import Planner, StagePlan, blocked_reasons, dev_languages_dropped
@@ -80,6 +80,8 @@ class Pipeline:
         """Preflight, then plan; raises :class:`MissingResourcesError` listing what is missing
         (or what blocks a stage) before anything is built."""
         problems = preflight(self.ctx)
+        if self.ctx.malformed:
+            raise MalformedDataError(problems, self.ctx.malformed)
         if problems:
             raise MissingResourcesError(problems)
         plan = Planner(self.ctx).plan()

@@ -37,6 +37,8 @@ class RunContext:
     reporter: RunReporter = field(default_factory=SilentReporter)
     #: evaluation languages skipped for lack of data (``missing_languages: skip``), by task
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    #: the preflight's problems that are malformed data (not missing data), one line each
+    malformed: list[str] = field(default_factory=list)
     #: processes (GPUs) that train each single-task training stage together, data-parallel; part of
     #: those stages' keys when above 1 (float sums in another order give other weights)
     data_parallel: int = 1

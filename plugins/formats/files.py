@@ -106,6 +106,23 @@ class Csv(DataFormat):
                 raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook that refuses an object naming a key twice (plain ``json``
+    keeps the last one silently)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 class JsonLines(DataFormat):
     """One JSON object per line (blank lines ignored)."""
 
@@ -118,7 +135,11 @@ class JsonLines(DataFormat):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line, object_pairs_hook=unique_keys)
+                except DuplicateKey as exc:
+                    raise DataError(
+                        f"{path}: line {line_no} has the key {exc.key!r} twice (which one counts?)"
+                    ) from None
                 except json.JSONDecodeError as exc:
                     raise DataError(
                         f"{path}: line {line_no} is not valid JSON ({exc.msg} at column {exc.colno})"

@@ -13,6 +13,7 @@ class PairClassification(TaskType):
     """Two texts -> one label from the spec's ``labels``; predicts the argmax of the logits."""
 
     fields = ("text_a", "text_b", "label")
+    field_kinds = {"text_a": "text", "text_b": "text"}
     translatable_fields = ("text_a", "text_b")
     uses_label_list = True
 
@@ -52,6 +53,7 @@ class Classification(PairClassification):
     """One text -> one label."""
 
     fields = ("text", "label")
+    field_kinds = {"text": "text"}
     translatable_fields = ("text",)
 
     def _texts(self, records: Sequence[dict]) -> tuple[list[str], None]:

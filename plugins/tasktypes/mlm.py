@@ -31,6 +31,7 @@ OPTIONS_SCHEMA = {
 
 class MaskedLM(TaskType):
     fields = ("text",)
+    field_kinds = {"text": "text"}
     translatable_fields = ("text",)
     options_schema = OPTIONS_SCHEMA
 

@@ -17,6 +17,7 @@ from harness.interfaces import Entry, Head, RunSettings, TaskType
 
 class MultipleChoice(TaskType):
     fields = ("context", "question", "choices", "label")
+    field_kinds = {"context": "text", "question": "text", "choices": "texts"}
     optional_fields = ("context", "question")
     translatable_fields = ("context", "question", "choices")
     uses_label_list = True

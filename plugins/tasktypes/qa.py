@@ -77,6 +77,7 @@ def windows(tokenizer: Any, records: Sequence[dict], max_length: int, stride: in
 
 class ExtractiveQA(TaskType):
     fields = ("id", "question", "context", "answers")
+    field_kinds = {"question": "text", "context": "text", "answers": "answers"}
     options_schema = OPTIONS_SCHEMA
 
     def head(self, task: Any) -> Head:

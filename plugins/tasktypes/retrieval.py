@@ -45,6 +45,7 @@ class Retrieval(TaskType):
     """
 
     fields = ("source", "target")
+    field_kinds = {"source": "text", "target": "text"}
     trainable = False
     options_schema = OPTIONS_SCHEMA
 

@@ -53,6 +53,7 @@ class Tagging(TaskType):
     """``tokens`` (list of words) and ``tags`` (one label name or index per word)."""
 
     fields = ("tokens", "tags")
+    field_kinds = {"tokens": "texts", "tags": "tags"}
     uses_label_list = True  # the spec must list the tags; records are checked in tag_ids()
 
     def head(self, task: Any) -> Head:
