@@ -75,6 +75,19 @@ def write_lines(path: Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
+def one_target_experiment(path: Path, model: Path, task: str) -> Path:
+    return write_json(
+        path,
+        {
+            "name": "checks",
+            "model": {"id": str(model), "label": "tiny"},
+            "intermediate": ["none"],
+            "targets": [task],
+            "training": {"epochs": 1, "batch_size": 4, "max_length": 16, "precision": "fp32"},
+        },
+    )
+
+
 def test_a_bad_record_in_an_eval_file_stops_the_run_before_training(tiny_model_dir: Path, tmp_path: Path) -> None:
     jsonl_spec(tmp_path)
     rows = [{"text_a": f"a {i}", "text_b": f"b {i}", "label": ["no", "yes"][i % 2]} for i in range(8)]
@@ -82,16 +95,7 @@ def test_a_bad_record_in_an_eval_file_stops_the_run_before_training(tiny_model_d
     write_lines(tmp_path / "test-en.jsonl", rows)
     write_lines(tmp_path / "test-de.jsonl", [*rows[:3], {**rows[3], "text_b": 42}, *rows[4:]])
     catalog = catalog_with_specs(tmp_path / "specs")
-    experiment = write_json(
-        tmp_path / "exp.json",
-        {
-            "name": "bad-record",
-            "model": {"id": str(tiny_model_dir), "label": "tiny"},
-            "intermediate": ["none"],
-            "targets": ["jl"],
-            "training": {"epochs": 1, "batch_size": 4, "max_length": 16, "precision": "fp32"},
-        },
-    )
+    experiment = one_target_experiment(tmp_path / "exp.json", tiny_model_dir, "jl")
     with pytest.raises(MalformedDataError) as info:
         make_pipeline(catalog, experiment, tmp_path).prepare()
     message = str(info.value)
@@ -113,16 +117,7 @@ def test_evaluated_rows_that_a_stage_trains_on_are_refused_before_training(
         )
         write_json(tmp_path / "specs" / "one-file.json", spec)
         catalog = catalog_with_specs(tmp_path / "specs")
-        experiment = write_json(
-            tmp_path / "exp.json",
-            {
-                "name": "overlap",
-                "model": {"id": str(tiny_model_dir), "label": "tiny"},
-                "intermediate": ["none"],
-                "targets": ["one-file"],
-                "training": {"epochs": 1, "batch_size": 4, "max_length": 16, "precision": "fp32"},
-            },
-        )
+        experiment = one_target_experiment(tmp_path / "exp.json", tiny_model_dir, "one-file")
         pipeline = make_pipeline(catalog, experiment, tmp_path)
         if not refused:
             pipeline.prepare()
