@@ -256,7 +256,11 @@ class DataResolver:
         """Why (task, split, lang) cannot be read right now, or None when it can."""
         plan = self.plan(task, split, lang)
         if plan is None:
-            tried = [p.describe() for p in self.plans(task, split, lang)]
+            candidates = self.plans(task, split, lang)
+            odd = [f"{path} is {kind}" for c in candidates for path in c.files.values() if (kind := not_regular(path))]
+            if odd:  # there, but not something to read: say what it is, not "no data"
+                return f"task {task.name!r} split {split!r} language {lang!r}: {'; '.join(odd)}, not a regular file"
+            tried = [p.describe() for p in candidates]
             where = f" (looked for {'; '.join(tried)})" if tried else " (no source defines this split)"
             return f"task {task.name!r} split {split!r} language {lang!r}: no data{where}"
         if plan.kind == "hub" and plan.problem:
@@ -306,6 +310,28 @@ class DataResolver:
         if not records:
             raise DataError(f"task {task.name!r} split {split!r} language {lang!r}: {where} has no records")
         return LoadedSplit(records, plan, dropped)
+
+
+def not_regular(path: Path) -> str | None:
+    """What a data path that exists but is not a regular file is ("a folder", "a FIFO", "a
+    device"...); None when it is a regular file or does not exist."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    for test, name in (
+        (stat.S_ISREG, None),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def parse_rows(rows: str | None) -> tuple[int, int | None]:

@@ -125,3 +125,48 @@ def test_evaluated_rows_that_a_stage_trains_on_are_refused_before_training(
         with pytest.raises(MalformedDataError) as info:
             pipeline.prepare()
         assert "evaluates rows 10: of" in str(info.value) and "trains on rows 0: of it" in str(info.value)
+
+
+def test_a_folder_a_fifo_or_a_device_given_as_a_data_file_is_named_as_such(catalog, tmp_path: Path) -> None:
+    import os
+
+    from harness.data import DataResolver
+
+    (tmp_path / "train.tsv").mkdir()
+    os.mkfifo(tmp_path / "test-en.tsv")
+    spec = catalog.load_spec(
+        write_json(
+            tmp_path / "s.json",
+            pair_spec(
+                "odd-files",
+                files={
+                    "train": str(tmp_path / "train.tsv"),
+                    "eval": str(tmp_path / "test-{lang}.tsv"),
+                    "dev": "/dev/zero",
+                },
+            ),
+        )
+    )
+    resolver = DataResolver(catalog, tmp_path)
+    assert "train.tsv is a folder, not a regular file" in str(resolver.missing(spec, "train", "en"))
+    assert "test-en.tsv is a FIFO, not a regular file" in str(resolver.missing(spec, "eval", "en"))
+    assert "/dev/zero is a character device, not a regular file" in str(resolver.missing(spec, "dev", "en"))
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"labels": ["no", " "]}, "/labels/1"),
+        ({"labels": ["no", "ye\ts"]}, "/labels/1"),
+        ({"fields": {"text_a": "  "}}, "/fields/text_a"),
+        ({"fields": {"text_a": "col\u0007"}}, "/fields/text_a"),
+        ({"fields": {"choices": ["a", ""]}}, "/fields/choices/1"),
+    ],
+)
+def test_blank_or_control_character_labels_and_field_keys_are_refused(change: dict, pointer: str) -> None:
+    from harness.errors import SpecError
+    from harness.specs import validate_data
+
+    with pytest.raises(SpecError) as info:
+        validate_data(pair_spec(**change), "task_spec", "spec.json")
+    assert f"at {pointer}" in str(info.value)
