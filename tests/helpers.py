@@ -75,28 +75,36 @@ def make_pipeline(catalog, experiment: Path, tmp_path: Path, **kwargs):
 QUICKSTART_DATA = Path(__file__).resolve().parents[1] / "plugins" / "quickstart" / "data"
 
 
+#: The module a broken target's LoRA method names: no model has it, so its stage fails when it starts.
+MISSING_MODULE = "no_such_module"
+#: What the failure says (peft's error names the ``target_modules`` setting, not the module).
+TRAINING_FAILURE = "target_modules"
+
+
 def broken_training_experiment(tiny_experiment: Path, tmp_path: Path) -> Path:
-    """The tiny experiment cut to a qs-paws target whose training file is malformed (its stage
-    fails when it reads it; the preflight does not read training files) and a qs-tatoeba target
-    that trains nothing, with intermediate ``none``. The broken file is ``tmp_path/paws-train.tsv``."""
+    """The tiny experiment cut to a qs-paws target whose training fails once its stage runs (its
+    LoRA method names a module the model does not have: nothing the preflight can see) and a
+    qs-tatoeba target that trains nothing, with intermediate ``none``. :func:`repair_training`
+    makes it trainable."""
     import json
 
-    broken = tmp_path / "paws-train.tsv"
-    broken.write_text("only two\tcolumns\n" * 3)
     experiment = json.loads(tiny_experiment.read_text())
     experiment["intermediate"] = ["none"]
-    experiment["targets"] = [{"task": "qs-paws", "languages": ["en"]}, {"task": "qs-tatoeba", "languages": ["de"]}]
-    experiment["sources"] = {
-        "qs-paws": {
-            "local": {
-                "format": "tsv",
-                "options": {"columns": ["text_a", "text_b", "label"]},
-                "files": {
-                    "train": str(broken),
-                    "dev": str(QUICKSTART_DATA / "qs-paws-dev-en.tsv"),
-                    "eval": str(QUICKSTART_DATA / "qs-paws-test-{lang}.tsv"),
-                },
-            }
-        }
-    }
+    experiment["targets"] = [
+        {
+            "task": "qs-paws",
+            "languages": ["en"],
+            "training": {"method": {"kind": "lora", "target_modules": [MISSING_MODULE]}},
+        },
+        {"task": "qs-tatoeba", "languages": ["de"]},
+    ]
     return write_json(tmp_path / "broken.json", experiment)
+
+
+def repair_training(broken: Path) -> None:
+    """The experiment of :func:`broken_training_experiment` with its qs-paws target trainable."""
+    import json
+
+    experiment = json.loads(broken.read_text())
+    del experiment["targets"][0]["training"]
+    write_json(broken, experiment)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,13 @@ import pytest
 from harness.executors import ExecutorOptions
 from harness.pipeline import StagesFailedError
 from harness.worker import differences
-from tests.helpers import QUICKSTART_DATA, broken_training_experiment, make_pipeline, write_json
+from tests.helpers import (
+    TRAINING_FAILURE,
+    broken_training_experiment,
+    make_pipeline,
+    repair_training,
+    write_json,
+)
 
 
 def small_matrix(tiny_experiment: Path, tmp_path: Path) -> Path:
@@ -74,7 +79,6 @@ def test_a_failing_stage_leaves_the_rest_and_a_rerun_builds_only_what_is_missing
     catalog, tiny_experiment: Path, tmp_path: Path
 ) -> None:
     exp = broken_training_experiment(tiny_experiment, tmp_path)
-    broken = tmp_path / "paws-train.tsv"
     pipeline = make_pipeline(catalog, exp, tmp_path, executor="local", executor_options=ExecutorOptions(jobs=2))
     with pytest.raises(StagesFailedError) as failure:
         pipeline.run()
@@ -84,10 +88,10 @@ def test_a_failing_stage_leaves_the_rest_and_a_rerun_builds_only_what_is_missing
     session = pipeline.session
     assert session is not None
     [failed_target] = [f for f in session.failed.values() if f.kind == "target"]
-    assert failed_target.log is not None and "paws-train.tsv" in failed_target.log.read_text()
+    assert failed_target.log is not None and TRAINING_FAILURE in failed_target.log.read_text()
     assert [p.name for p in session.written.values()] == ["tiny-bert__full__none__qs-tatoeba__seed1.json"]
-    # the data is fixed: a re-run builds the target and its evaluation, nothing else
-    shutil.copy(QUICKSTART_DATA / "qs-paws-train-en.tsv", broken)
+    # the method is fixed: a re-run builds the target and its evaluation, nothing else
+    repair_training(exp)
     again = make_pipeline(catalog, exp, tmp_path, executor="local", executor_options=ExecutorOptions(jobs=2))
     assert len(again.run()) == 2
     assert again.session is not None

@@ -307,7 +307,8 @@ def test_long_questions_are_capped_and_never_break_the_stride(tiny_model_dir: Pa
 def test_qa_target_after_a_classification_intermediate_stage(catalog, tiny_model_dir: Path, tmp_path: Path) -> None:
     # the intermediate encoder was saved by a 3-label NLI model: the QA head still has start and end logits
     squad = write_json(tmp_path / "squad.json", SQUAD)
-    source = {"local": {"format": "squad_json", "files": {"train": str(squad), "dev": str(squad), "eval": str(squad)}}}
+    train = write_json(tmp_path / "squad-train.json", SQUAD)  # a copy: evaluated rows are never trained on
+    source = {"local": {"format": "squad_json", "files": {"train": str(train), "dev": str(squad), "eval": str(squad)}}}
     exp = write_json(
         tmp_path / "exp.json",
         {

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.executors import ExecutorOptions
 from harness.worker import read_status
-from tests.helpers import broken_training_experiment, make_pipeline, write_json
+from tests.helpers import TRAINING_FAILURE, broken_training_experiment, make_pipeline, write_json
 from tests.slurm_cluster import PARTITION, require_slurm
 
 SLURM_OPTIONS = {"partition": PARTITION, "timeout_min": "20", "cpus_per_task": "1", "mem_gb": "3"}
@@ -107,8 +107,8 @@ def test_status_reports_a_failed_stage_with_its_log(catalog, tiny_experiment: Pa
     assert states["counts"]["target"]["failed"] == 1
     assert states["counts"]["eval"] == {**states["counts"]["eval"], "done": 1, "failed": 1}
     [target] = [s for s in states["stages"] if s["kind"] == "target"]
-    assert "paws-train.tsv" in target["error"] and Path(target["log"]).is_file()
-    assert "paws-train.tsv" in Path(target["log"]).read_text()
+    assert TRAINING_FAILURE in target["error"] and Path(target["log"]).is_file()
+    assert TRAINING_FAILURE in Path(target["log"]).read_text()
     [eval_failed] = [s for s in states["stages"] if s["kind"] == "eval" and s["state"] == "failed"]
     assert "not built" in eval_failed["error"]
     table = CliRunner().invoke(app, ["status", str(exp), "--runs-dir", str(tmp_path / "runs")])
