@@ -111,16 +111,22 @@ class StageStore:
         return self._check(folder, digest_large=True, lock_held=False)
 
     def _check(self, folder: Path, digest_large: bool, lock_held: bool) -> str | None:
+        problem = self._problem(folder, digest_large)
+        if problem is None:
+            return None
+        if lock_held:
+            return self._move_aside(folder, problem)
+        with FileLock(str(folder) + ".lock"):
+            problem = self._problem(folder, digest_large)  # again: another process may have rebuilt it
+            return None if problem is None else self._move_aside(folder, problem)
+
+    def _problem(self, folder: Path, digest_large: bool) -> str | None:
         marker, problem = read_marker(folder)
         if marker is not None:
             problem = output_problem(folder, marker["files"], digest_large)
         if problem is None:
             self._checked[folder] = "full" if digest_large else self._checked.get(folder, "small")
-            return None
-        if lock_held:
-            return self._move_aside(folder, problem)
-        with FileLock(str(folder) + ".lock"):
-            return self._move_aside(folder, problem)
+        return problem
 
     def _move_aside(self, folder: Path, problem: str) -> str:
         """Move a stage whose outputs failed their check to ``runs/<kind>/.corrupt/`` with a note
@@ -133,7 +139,7 @@ class StageStore:
         aside.parent.mkdir(parents=True, exist_ok=True)
         os.replace(folder, aside)
         (aside / "moved-aside.txt").write_text(problem + "\n", encoding="utf-8")
-        line = f"{where}: {problem}; moved aside to {aside} and built again"
+        line = f"{where}: {problem}; moved aside to {aside} (it is built again)"
         log.warning(line)
         self.moved_aside.append(line)
         return line
