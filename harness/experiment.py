@@ -370,8 +370,9 @@ def load_experiment(path: Path, catalog: Catalog, data: dict[str, Any] | None = 
         check(f"/targets/{i}", target.task, "target")
     for name, sources in data.get("sources", {}).items():  # overrides get a spec's source checks
         check(f"/sources/{name}", name, None)
+        task = experiment.task(catalog, name) if name in catalog.tasks else None
         for kind, source in sources.items():
-            issues.extend(catalog.source_issues(str(path), f"/sources/{name}", kind, source))
+            issues.extend(catalog.source_issues(str(path), f"/sources/{name}", kind, source, task))
     source = experiment.model.get("source")
     if source and source not in catalog.model_source_entries:
         err = UnknownNameError("model source", source, catalog.model_source_entries)

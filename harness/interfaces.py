@@ -260,6 +260,26 @@ class ModelHandle:
         return self._embedded[key]
 
 
+@dataclass(frozen=True)
+class FileRoles:
+    """The files a multi-file format reads for one split: a local source's ``files`` entry
+    ``{"eval": {ROLE: PATH, ...}}``. Checked when a spec or an experiment's source override is
+    loaded, before anything is read.
+
+    ``required``: roles every split must name. ``optional``: further roles it may name.
+    ``other_roles``: None when no other role is allowed, else what other role names are (e.g.
+    ``"a language code"``, ``"a record key"``), each then accepted. ``minimum``: the fewest roles a
+    split names. ``plain_path``: a plain path (or list of paths) is accepted as well, as role
+    ``"path"``.
+    """
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    other_roles: str | None = None
+    minimum: int = 0
+    plain_path: bool = False
+
+
 class DataFormat(ABC):
     """Reads a local file format (tsv, jsonl, squad-json, conllu, aligned lines ...) into records."""
 
@@ -268,11 +288,26 @@ class DataFormat(ABC):
     #: Give it ``"additionalProperties": false`` so that a misspelt option is an error with a
     #: near-name hint; a format without options uses ``{"type": "object", "additionalProperties": false}``.
     options_schema: dict[str, Any] | None = None
+    #: None: one file per split (a path, or a list of paths read one after another). A
+    #: :class:`FileRoles`: the roles a split's ``{role: path}`` entry names (bucc: source, target
+    #: and optionally gold); checked when the spec is loaded.
+    file_roles: FileRoles | None = None
 
     @abstractmethod
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield one dict per record. ``files`` maps a role to a path; single-file formats use
         the role ``"path"``; multi-file formats (aligned lines) name their roles."""
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        """The keys every record of a split has, when the spec alone says (tsv's ``columns``,
+        aligned lines' roles), else None (the default: only the data knows, e.g. jsonl). When
+        known, a field mapping that names another key is refused when the spec (or an experiment's
+        source override) is loaded, not after training.
+
+        :param roles: the roles the split's ``files`` entry names (``("path",)`` for one file).
+        :param options: the source's ``options``, already valid against :attr:`options_schema`.
+        """
+        return None
 
 
 class ModelSource(ABC):

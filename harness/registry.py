@@ -15,6 +15,7 @@ from harness.errors import ConflictError, SpecError, SpecIssue, UnknownNameError
 from harness.interfaces import (
     DataFormat,
     Entry,
+    FileRoles,
     Metric,
     ModelAdapter,
     ModelSource,
@@ -212,7 +213,7 @@ class Catalog:
             for found in schema_issues(spec.task_options, task_type.options_schema, file):
                 issues.append(SpecIssue(file, "/task_options" + found.pointer, found.value, found.expected))
         for kind, source in spec.sources.items():
-            issues.extend(self.source_issues(file, "/sources", kind, source))
+            issues.extend(self.source_issues(file, "/sources", kind, source, spec))
         if task_type.trainable:
             if spec.train_language is None:
                 issue("/languages/train", None, f"a training language: task type {spec.task_type!r} is trained")
@@ -253,14 +254,24 @@ class Catalog:
         return issues
 
     def source_issues(
-        self, file: str, pointer_prefix: str, source_kind: str, source: dict[str, Any]
+        self,
+        file: str,
+        pointer_prefix: str,
+        source_kind: str,
+        source: dict[str, Any],
+        task: TaskSpec | None = None,
     ) -> list[SpecIssue]:
         """Checks of one schema-valid source that the schema cannot express: a local source's
-        ``format`` is registered, and its ``options`` validate against that format's
-        ``options_schema`` (unknown options get a near-name hint).
+        ``format`` is registered, its ``options`` validate against that format's ``options_schema``
+        (unknown options get a near-name hint), each split's files name the roles the format reads
+        (:attr:`~harness.interfaces.DataFormat.file_roles`), and, where the format knows the keys of
+        its records (:meth:`~harness.interfaces.DataFormat.record_keys`), every field the task type
+        reads maps to one of them.
 
         Used for a spec's sources (``pointer_prefix="/sources"``) and for an experiment's source
-        overrides (``"/sources/<task>"``); pointers read ``<pointer_prefix>/<source_kind>/...``.
+        overrides (``"/sources/<task>"``, with ``task`` the spec the override applies to);
+        pointers read ``<pointer_prefix>/<source_kind>/...``. ``task``: the spec whose fields and
+        task type the source serves (None: the field mapping is not checked).
         """
         base = f"{pointer_prefix}/{source_kind}"
         if source_kind != "local" or not isinstance(source, dict):
@@ -270,13 +281,15 @@ class Catalog:
             err = UnknownNameError("data format", str(name), self.format_entries)
             known = err.hint or f" ({', '.join(err.known)})"
             return [SpecIssue(file, f"{base}/format", repr(name), "a registered data format" + known)]
-        schema = self.data_format(name).options_schema
-        if schema is None:
-            return []
-        return [
+        data_format = self.data_format(name)
+        issues = [
             SpecIssue(file, f"{base}/options{found.pointer}", found.value, found.expected)
-            for found in schema_issues(source.get("options", {}), schema, file)
+            for found in schema_issues(source.get("options", {}), data_format.options_schema or {}, file)
         ]
+        issues += file_role_issues(file, base, name, data_format.file_roles, source.get("files", {}))
+        if not issues and task is not None and task.task_type in self.task_type_entries:
+            issues += field_mapping_issues(file, base, name, data_format, self.task_type(task.task_type), task, source)
+        return issues
 
     # -- experiments -----------------------------------------------------------------------
     @cached_property
@@ -298,3 +311,118 @@ class Catalog:
         if name_or_path not in self.experiments:
             raise UnknownNameError("experiment", name_or_path, self.experiments)
         return self.experiments[name_or_path]
+
+
+def file_role_issues(
+    file: str, base: str, format_name: str, roles: FileRoles | None, files: dict[str, Any]
+) -> list[SpecIssue]:
+    """Each split's ``files`` entry against the roles its format reads (see
+    :class:`~harness.interfaces.FileRoles`)."""
+    issues: list[SpecIssue] = []
+    for split, entry in files.items():
+        pointer = f"{base}/files/{split}"
+        if not isinstance(entry, dict):
+            if roles is not None and not roles.plain_path:
+                issues.append(
+                    SpecIssue(
+                        file,
+                        pointer,
+                        repr(entry),
+                        f"files by role: format {format_name!r} reads {describe_roles(roles)}",
+                    )
+                )
+            continue
+        if roles is None:
+            issues.append(
+                SpecIssue(
+                    file,
+                    pointer,
+                    repr(sorted(entry)),
+                    f"one path (or a list of paths read in order): format {format_name!r} reads one file per split, "
+                    "not files by role",
+                )
+            )
+            continue
+        missing = [role for role in roles.required if role not in entry]
+        unknown = [] if roles.other_roles else sorted(set(entry) - {*roles.required, *roles.optional})
+        if missing or unknown or len(entry) < roles.minimum:
+            problem = "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"unknown {', '.join(unknown)}" if unknown else "",
+                    f"{len(entry)} role(s), at least {roles.minimum} needed" if len(entry) < roles.minimum else "",
+                )
+                if part
+            )
+            issues.append(
+                SpecIssue(
+                    file,
+                    pointer,
+                    repr(sorted(entry)),
+                    f"format {format_name!r} reads {describe_roles(roles)} ({problem})",
+                )
+            )
+    return issues
+
+
+def describe_roles(roles: FileRoles) -> str:
+    """``the files source, target and optionally gold`` and the like, for messages."""
+    parts = [", ".join(roles.required)] if roles.required else []
+    if roles.optional:
+        parts.append("optionally " + ", ".join(roles.optional))
+    if roles.other_roles:
+        parts.append(f"one file per role named by {roles.other_roles}")
+    if roles.minimum:
+        parts.append(f"at least {roles.minimum}")
+    return "the files " + "; ".join(parts)
+
+
+def field_mapping_issues(
+    file: str,
+    base: str,
+    format_name: str,
+    data_format: DataFormat,
+    task_type: TaskType,
+    task: TaskSpec,
+    source: dict[str, Any],
+) -> list[SpecIssue]:
+    """Every field the task type reads, mapped through the spec's and the source's ``fields``,
+    names a key the format gives every record, where the format knows its keys."""
+    issues: list[SpecIssue] = []
+    mapping = {**task.fields, **source.get("fields", {})}
+    seen: set[str] = set()
+    for split, entry in source.get("files", {}).items():
+        roles = tuple(entry) if isinstance(entry, dict) else ("path",)
+        keys = data_format.record_keys(roles, source.get("options", {}))
+        if keys is None:
+            continue
+        for name in task_type.fields:
+            if name in seen or (name in task_type.optional_fields and name not in mapping):
+                continue
+            mapped = mapping.get(name, name)
+            absent = [
+                k
+                for k in (mapped if isinstance(mapped, list) else [mapped])
+                if k not in keys and k.split(".")[0] not in keys
+            ]
+            if absent:
+                seen.add(name)
+                where = (
+                    "the source's fields"
+                    if name in source.get("fields", {})
+                    else "the spec's fields"
+                    if name in task.fields
+                    else "its own name"
+                )
+                issues.append(
+                    SpecIssue(
+                        file,
+                        f"{base}/fields/{name}",
+                        repr(mapped),
+                        f"a key of the records format {format_name!r} reads for split {split!r} "
+                        f"({', '.join(sorted(keys))}): task type {task.task_type!r} reads field {name!r} from "
+                        f"{', '.join(map(repr, absent))} ({where})",
+                    )
+                )
+    return issues

@@ -12,6 +12,9 @@ from tests.helpers import write_json
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A developer's or tox's STILTS_DATA_DIR would change what `stilts` subprocesses find locally (and so
+# whether they read the hub): every test names its data folder itself.
+os.environ.pop("STILTS_DATA_DIR", None)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("STILTS_SHARED_DATA", REPO.parent / "shared" / "data"))

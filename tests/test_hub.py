@@ -193,7 +193,9 @@ def study(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, minilm_di
         root / "local.json", experiment_data({"id": str(minilm_dir), "label": "minilm"}, "hub-local", LOCAL_SOURCES)
     )
     hub_exp = write_json(root / "hub.json", experiment_data({"id": MODEL_REPO, "label": "minilm"}, "hub-path", None))
-    build_mirror(catalog, local_exp, hub_exp, shared_data, mirror)
+    no_local_files = root / "no-local-files"  # the hub experiment's data folder: everything comes from the hub
+    no_local_files.mkdir(exist_ok=True)
+    build_mirror(catalog, local_exp, hub_exp, shared_data, mirror, no_local_files)
     write_model_repo(mirror, MODEL_REPO, minilm_dir)
     return {"root": root, "mirror": mirror, "local": local_exp, "hub": hub_exp}
 
@@ -206,8 +208,13 @@ def stilts(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
 
 
 def offline_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `stilts` subprocess: offline, its own caches, and (unless a test passes
+    --data-dir) an empty local data folder, so what is read from the hub never depends on the caller's
+    STILTS_DATA_DIR or working directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STILTS_HUB", "STILTS_LOCK"))}
+    (root / "no-local-files").mkdir(exist_ok=True)
     env.update(
+        STILTS_DATA_DIR=str(root / "no-local-files"),
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

@@ -8,7 +8,7 @@ from typing import Any
 
 from harness import hookimpl
 from harness.errors import DataError
-from harness.interfaces import DataFormat, Entry
+from harness.interfaces import DataFormat, Entry, FileRoles
 from plugins.formats.textio import open_text
 
 
@@ -30,6 +30,7 @@ class BuccCorpus(DataFormat):
     """One record per corpus: ``{"source": [[id, sentence]...], "target": [...], "gold": [[source_id,
     target_id]...]}``; mining needs the whole corpus at once. Files: ``source``, ``target``, ``gold``."""
 
+    file_roles = FileRoles(required=("source", "target"), optional=("gold",))
     options_schema = {
         "type": "object",
         "additionalProperties": False,

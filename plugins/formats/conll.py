@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,8 @@ from harness import hookimpl
 from harness.errors import DataError
 from harness.interfaces import DataFormat, Entry
 from plugins.formats.textio import open_text, single_file
+
+TOKEN_RECORD_KEYS = frozenset({"tokens", "tags"})
 
 CONLL_TAGS_OPTIONS = {
     "type": "object",
@@ -37,6 +39,9 @@ class ConllTags(DataFormat):
     ``{"tokens": [...], "tags": [...]}``. Options: ``token_column`` (0), ``tag_column`` (1)."""
 
     options_schema = CONLL_TAGS_OPTIONS
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return TOKEN_RECORD_KEYS
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "conll_tags")
@@ -72,6 +77,9 @@ class Conllu(DataFormat):
     FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 
     options_schema = CONLLU_OPTIONS
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return TOKEN_RECORD_KEYS
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "conllu")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import hookimpl
 from harness.errors import DataError
-from harness.interfaces import DataFormat, Entry
+from harness.interfaces import DataFormat, Entry, FileRoles
 from plugins.formats.textio import NO_OPTIONS, open_text, single_file
 
 csv.field_size_limit(sys.maxsize)
@@ -57,6 +57,10 @@ class Tsv(DataFormat):
     """
 
     options_schema = TSV_OPTIONS
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        columns = options.get("columns")
+        return frozenset(columns) if isinstance(columns, list) else None
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "tsv")
@@ -158,6 +162,9 @@ class TextLines(DataFormat):
 
     options_schema = NO_OPTIONS
 
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return frozenset({"text"})
+
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with open_text(single_file(files, "text_lines")) as handle:
             for line in handle:
@@ -170,6 +177,10 @@ class AlignedLines(DataFormat):
     (e.g. ``{"source": "tatoeba.deu-eng.deu", "target": "tatoeba.deu-eng.eng"}``)."""
 
     options_schema = NO_OPTIONS
+    file_roles = FileRoles(other_roles="a record key (the field its lines become)", minimum=2)
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return frozenset(roles)
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         columns = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ class HellaswagText(DataFormat):
     """``activity_label: ctx`` / gold ending index / ending 1..4 -> ``{"ctx", "label", "endings"}``."""
 
     options_schema = NO_OPTIONS
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return frozenset({"ctx", "label", "endings"})
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "hellaswag_text")

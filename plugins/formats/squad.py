@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,9 @@ class SquadJson(DataFormat):
     (``data[0].paragraphs[3].qas[1]``)."""
 
     options_schema = NO_OPTIONS
+
+    def record_keys(self, roles: Sequence[str], options: Mapping[str, Any]) -> frozenset[str] | None:
+        return frozenset({"id", "title", "context", "question", "answers"})
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         path = single_file(files, "squad_json")

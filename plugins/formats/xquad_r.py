@@ -38,7 +38,7 @@ from typing import Any
 
 from harness import hookimpl
 from harness.errors import DataError
-from harness.interfaces import DataFormat, Entry
+from harness.interfaces import DataFormat, Entry, FileRoles
 from plugins.formats.squad import answer_start, check_question, expect, json_kind, squad_paragraphs, squad_questions
 from plugins.formats.textio import NO_OPTIONS
 
@@ -227,6 +227,9 @@ class XquadR(DataFormat):
     languages (and ``questions``, the query language's file) to paths. See the module docstring."""
 
     options_schema = NO_OPTIONS
+    file_roles = FileRoles(
+        optional=(QUESTIONS_ROLE,), other_roles="a language code (that language's file)", minimum=1, plain_path=True
+    )
 
     def read(self, files: dict[str, Path], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         roles = {SINGLE_FILE_LANGUAGE if role == "path" else role: path for role, path in files.items()}
