@@ -249,6 +249,14 @@ def run(
         int | None, typer.Option(min=1, help="CPU threads per stage (default: CPUs / concurrent stages).")
     ] = None,
     gpus_per_stage: GpusPerStageOption = 1,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STILTS_STORE",
+            help="A stage store shared between machines (s3://bucket/prefix, gs://..., or a path such as an NFS "
+            "mount): stages found there are pulled (and checked) instead of trained; finished ones are pushed.",
+        ),
+    ] = None,
     executor_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -301,6 +309,7 @@ def run(
             gpus_per_stage=gpus_per_stage,
             extra=_key_values(executor_option or [], "--executor-option"),
         ),
+        store_url=store,
     )
     stage_plan = pipeline.prepare()  # what is missing fails here, before any display
     builds = bool(stage_plan.to_run())

@@ -277,7 +277,8 @@ class PlainReporter(RunReporter):
         loss = _last_loss(self.tally, hash)
         self.tally.stage_finished(kind, hash, wall_s, reused)
         if reused:
-            self._line("cached", _stage_name(kind, task, detail), f" (built in {_seconds(wall_s)}) ", self._counts())
+            state = "pulled" if kwargs.get("pulled") else "cached"
+            self._line(state, _stage_name(kind, task, detail), f" (built in {_seconds(wall_s)}) ", self._counts())
         else:
             took = f" in {_seconds(wall_s)}" + (f", loss {loss:.4f}" if loss is not None else "")
             self._line("done", _stage_name(kind, task, detail), took, " ", self._counts(), style="green")
@@ -423,7 +424,8 @@ class LiveReporter(RunReporter):
             self.tally.stage_finished(kind, hash, wall_s, reused)
         name = _stage_name(kind, task, detail)
         if reused:
-            self._print("  ", ("↺ ", "cyan"), name, ("  cached", "cyan"), (f" (built in {_seconds(wall_s)})", "dim"))
+            state = "  pulled from the store" if kwargs.get("pulled") else "  cached"
+            self._print("  ", ("↺ ", "cyan"), name, (state, "cyan"), (f" (built in {_seconds(wall_s)})", "dim"))
         else:
             trained = f"  loss {loss:.4f}" if loss is not None else ""
             self._print("  ", ("✓ ", "green"), name, f"  {_seconds(wall_s)}", (trained, "dim"))

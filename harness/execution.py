@@ -116,7 +116,7 @@ class StageRunner:
                     write_json(work_dir / RUNTIME_FILE, runtime_info(self.ctx.device, node.work.settings.precision))
                 distributed.barrier()  # every rank is done before the stage is moved into place
         record = self.record(node, reused)
-        self._finished(node, record)
+        self._finished(node, record, pulled=folder in store.pulled)
         return record
 
     def help_build(self, plan: StagePlan, node: StageNode, work: TrainWork) -> StageRecord:
@@ -128,7 +128,7 @@ class StageRunner:
         assert node.key is not None
         return StageRecord(node.kind, node.id, str(self.ctx.store.path(node.key)), 0.0, shared is None)
 
-    def _finished(self, node: StageNode, record: StageRecord) -> None:
+    def _finished(self, node: StageNode, record: StageRecord, pulled: bool = False) -> None:
         reporter = self.ctx.reporter
         reporter.stage_finished(
             kind=node.kind,
@@ -137,6 +137,7 @@ class StageRunner:
             wall_s=record.wall_time_s,
             reused=record.reused,
             detail=node.detail,
+            pulled=pulled,
         )
         if node.kind == "eval" and isinstance(node.work, EvalWork):
             scores = json.loads((Path(record.path) / "scores.json").read_text(encoding="utf-8"))

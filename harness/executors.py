@@ -152,6 +152,7 @@ class ExecutionSession:
             "offline": ctx.offline,
             "skipped": ctx.skipped,
             "data_parallel": ctx.data_parallel,
+            "store_url": ctx.store_url,
         }
 
     def job_file(self, node_id: str) -> Path:

@@ -42,10 +42,12 @@ class Pipeline:
         prune_target_weights: bool = False,
         executor: str = "inline",
         executor_options: ExecutorOptions | None = None,
+        store_url: str | None = None,
     ):
         """``prune_target_weights``: delete a target stage's weights once its cell's result is
         written (its evaluations are cached; a later run that needs them trains the stage again).
-        ``executor``: who builds the stages (a name registered with ``stilts_executors``)."""
+        ``executor``: who builds the stages (a name registered with ``stilts_executors``).
+        ``store_url``: a stage store shared between machines (:mod:`harness.shared_store`)."""
         self.executor = catalog.executor(executor)
         self.executor_options = executor_options or ExecutorOptions()
         self.ctx = RunContext(
@@ -58,6 +60,7 @@ class Pipeline:
             device=device or self.executor.planning_device(self.executor_options) or "",
             reporter=reporter if reporter is not None else SilentReporter(),
             data_parallel=self.executor_options.gpus_per_stage,
+            store_url=store_url,
         )
         self.prune_target_weights = prune_target_weights
         #: the last execution (what was built, what failed), after :meth:`run`
@@ -118,6 +121,8 @@ class Pipeline:
         )
         self.executor.execute(session)
         session.write_finished_cells()
+        for line in ctx.store.store_notes:
+            ctx.reporter.message(line, level="warning")
         paths = [session.written[cell.index] for cell in plan.cells if cell.index in session.written]
         if self.executor.submits and len(paths) < len(plan.cells):
             ctx.reporter.message(

@@ -109,6 +109,9 @@ class RunReporter:
         :param wall_s: seconds it took to build the stage (when it was built, for a reused one).
         :param reused: ``True`` when the stage came from the cache and nothing ran now.
         :param detail: as in :meth:`stage_started`.
+        :param kwargs: ``pulled=True`` when the stage was just pulled from the shared stage store
+            (``--store``; then ``reused`` is ``True`` too: nothing was trained here). Reporters must
+            accept keywords they do not know.
         """
 
     def stage_failed(self, *, kind: str, task: str, hash: str, error: BaseException, **kwargs: Any) -> None:

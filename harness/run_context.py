@@ -7,6 +7,7 @@ is resolved (a model source builds it) only when :attr:`RunContext.base_ref` is 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.hub import HubAccess
 from harness.interfaces import ModelAdapter, ModelRef, RunSettings
 from harness.progress import RunReporter, SilentReporter
 from harness.registry import Catalog
+from harness.shared_store import STORE_ENV, SharedStore
 from harness.stages import StageStore
 from harness.tasks import TaskSpec
 
@@ -42,6 +44,9 @@ class RunContext:
     #: processes (GPUs) that train each single-task training stage together, data-parallel; part of
     #: those stages' keys when above 1 (float sums in another order give other weights)
     data_parallel: int = 1
+    #: a stage store shared between machines (any fsspec URL or a path; default ``$STILTS_STORE``):
+    #: stages are pulled from it instead of built and pushed to it when finished
+    store_url: str | None = None
 
     def __post_init__(self) -> None:
         self.offline = self.offline or offline_mode()
@@ -51,7 +56,8 @@ class RunContext:
         #: pins every hub dataset and model to a commit: the experiment's lock, a mirror, the hub
         self.hub = HubAccess.for_experiment(self.experiment.path, self.offline)
         self.resolver = DataResolver(self.catalog, self.experiment.data_dir(self.data_dir), self.hub)
-        self.store = StageStore(self.runs_dir)
+        self.store_url = self.store_url or os.environ.get(STORE_ENV) or None
+        self.store = StageStore(self.runs_dir, SharedStore.open(self.store_url) if self.store_url else None)
         self.results_dir = Path(self.results_dir)
         model = self.experiment.model
         self.adapter_name: str = model.get("adapter") or self.catalog.host.choose_adapter(model) or "hf"

@@ -27,6 +27,7 @@ from typing import Any
 from filelock import FileLock
 
 from harness.errors import StiltsError
+from harness.shared_store import SharedStore
 from harness.stage_files import MARKER, PRUNED, marker_digest, output_manifest, output_problem, read_marker
 from harness.tasks import canonical_json, content_hash
 
@@ -71,12 +72,21 @@ class StageCorruptError(StiltsError):
 
 
 class StageStore:
-    def __init__(self, root: Path):
+    """The stage folders under ``root`` (``runs/``). ``shared``: a store shared between machines
+    (:mod:`harness.shared_store`): a stage missing here is pulled from it (and checked) instead of
+    built, and a finished stage it lacks is pushed to it."""
+
+    def __init__(self, root: Path, shared: SharedStore | None = None):
         self.root = Path(root)
+        self.shared = shared
         #: stage folder -> "small" (sizes and small files checked) or "full" (every digest checked)
         self._checked: dict[Path, str] = {}
         #: one line per stage moved aside by this store (for the run summary)
         self.moved_aside: list[str] = []
+        #: stage folders pulled from the shared store by this process
+        self.pulled: set[Path] = set()
+        #: one line per shared-store problem met (a copy that failed its check, a failed push)
+        self.store_notes: list[str] = []
 
     def path(self, key: StageKey) -> Path:
         return self.root / key.kind / key.hash
@@ -194,10 +204,14 @@ class StageStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(final) + ".lock"):
             if self._intact(final, digest_large=False, lock_held=True):
+                self._offer(key, final)
                 yield None
                 return
             if final.exists():  # finished folders are renamed into place whole: this one lost its marker
                 self._move_aside(final, f"{final / MARKER} is missing")
+            if self._pull(key, final):
+                yield None
+                return
             work = final.parent / f".{key.hash}.partial"
             if work.is_dir():  # an interrupted build: keep its checkpoints, drop everything else
                 for leftover in work.iterdir():
@@ -219,6 +233,53 @@ class StageStore:
             (work / MARKER).write_text(canonical_json(marker), encoding="utf-8")
             os.replace(work, final)
             self._checked[final] = "full"
+            self._offer(key, final)
+
+    def _pull(self, key: StageKey, final: Path) -> bool:
+        """Pull the stage from the shared store into ``final`` (the caller holds its lock); True
+        when it is there now, checked like a local stage. A copy that fails its check is dropped
+        with a line in :attr:`store_notes`, and the stage is built."""
+        if self.shared is None:
+            return False
+        work = final.parent / f".{key.hash}.pull-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        try:
+            problem = self.shared.pull(key.kind, key.hash, work)
+        except StiltsError as exc:
+            problem = str(exc)
+        if problem is None:
+            marker, _ = read_marker(work)
+            if marker is None or marker.get("inputs") != key.inputs:
+                problem = (
+                    f"{self.shared.url}/{key.kind}/{key.hash}: its marker records other inputs than the stage's key"
+                )
+        if problem is not None:
+            shutil.rmtree(work, ignore_errors=True)
+            if problem != "not in the store":
+                line = f"stage {key.kind}/{key.hash} not taken from the shared store: {problem} (it is built here)"
+                log.warning(line)
+                self.store_notes.append(line)
+            return False
+        os.replace(work, final)
+        self._checked[final] = "full"
+        self.pulled.add(final)
+        log.info("stage %s/%s pulled from %s", key.kind, key.hash, self.shared.url)
+        return True
+
+    def _offer(self, key: StageKey, final: Path) -> None:
+        """Push a finished stage to the shared store when it lacks it (never a pruned stage, never
+        one just pulled). A failed push is a line in :attr:`store_notes`, not a failed run."""
+        if self.shared is None or final in self.pulled or self.weights_pruned_at(final):
+            return
+        try:
+            outcome = self.shared.push(key.kind, key.hash, final)
+        except StiltsError as exc:
+            line = f"stage {key.kind}/{key.hash} was not pushed to the shared store: {exc}"
+            log.warning(line)
+            self.store_notes.append(line)
+            return
+        log.info("stage %s/%s: %s (%s)", key.kind, key.hash, outcome, self.shared.url)
 
 
 def verify_store(root: Path) -> tuple[int, list[str]]:

@@ -59,6 +59,7 @@ def build_job(job: dict[str, Any]) -> str:
         device=job["device"],
         skipped={task: list(langs) for task, langs in job["skipped"].items()},
         data_parallel=int(job.get("data_parallel", 1)),
+        store_url=job.get("store_url"),
     )
     wanted = job["cell"]
     cells = [
