@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.data import DataResolver, parse_rows
-from harness.errors import DataError
+from harness.errors import DataError, SpecError
 from harness.hub import HubAccess
 from harness.lockfile import LockedRepo, LockFile
 from plugins.formats.files import AlignedLines, Tsv
@@ -50,9 +50,23 @@ def test_label_outside_list_names_task_file_record(catalog, tmp_path: Path) -> N
 
 
 def test_missing_mapped_field_names_field_and_keys(catalog, tmp_path: Path) -> None:
-    spec = spec_with(catalog, tmp_path, "a\tb\tyes\n", fields={"text_a": "premise"})
+    """Where only the data knows its keys (jsonl), a missing mapped key is named at the record;
+    where the spec says (tsv columns), the spec is refused when it is loaded."""
+    (tmp_path / "train.jsonl").write_text('{"a": "x", "b": "y", "y": "yes"}\n', encoding="utf-8")
+    source = {
+        "format": "jsonl",
+        "files": {"train": "train.jsonl", "eval": "train.jsonl"},
+        "fields": {"text_a": "premise", "text_b": "b", "label": "y"},
+    }
+    spec = catalog.load_spec(
+        write_json(
+            tmp_path / "j.json", pair_spec("j", languages={"train": "en", "eval": ["en"]}, sources={"local": source})
+        )
+    )
     with pytest.raises(DataError, match=r"record 0: field 'text_a' \(read from key 'premise'\) is missing"):
         DataResolver(catalog).load(spec, "train", "en")
+    with pytest.raises(SpecError, match=r"fields/text_a.*'premise'.*\(a, b, y\)"):
+        spec_with(catalog, tmp_path, "a\tb\tyes\n", fields={"text_a": "premise"})
 
 
 def test_wrong_column_count_names_line(tmp_path: Path) -> None:
