@@ -440,23 +440,79 @@ def plan(
     target: TargetOption = None,
     seed: SeedOption = None,
     gpus_per_stage: GpusPerStageOption = 1,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="Devices the cost model schedules the plan on.")] = 1,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Figures of `stilts calibrate` (default: RUNS_DIR/calibration.json).")
+    ] = None,
     stages: Annotated[bool, typer.Option("--stages", help="List every stage that must run.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
 ) -> None:
     """Expand an experiment into its stages, with their keys, without loading a model or torch:
     how many stages there are, which are cached, which must run, what they depend on, what is
-    missing, and what the rest should cost."""
-    from harness.plan_report import plan_experiment, print_plan
+    missing, and what the rest should cost: GPU-hours, the makespan on --gpus devices and the
+    critical path, at the speed `stilts calibrate` measured or, for --device h100, a100, v100, l4,
+    l40s, a10g, h200, the shipped estimates."""
+    from harness.cost_model import CALIBRATION_FILE, DEVICE_PEAKS, plan_cost, read_calibration
+    from harness.plan_report import planned, print_cost, print_plan
 
     catalog = State.catalog()
     exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
-    stage_plan, estimate, model_size = plan_experiment(
-        catalog, exp, runs_dir, results_dir, data_dir, device, gpus_per_stage
+    gpu_type = device.lower() if device and device.lower() in DEVICE_PEAKS else None
+    ctx, stage_plan, model_size = planned(
+        catalog, exp, runs_dir, results_dir, data_dir, "cuda" if gpu_type else device, gpus_per_stage
     )
+    estimate = stage_plan.estimate(ctx.store.root)
+    cost_device = gpu_type or (device or ctx.device).split(":")[0]
+    figures = read_calibration(calibration or runs_dir / CALIBRATION_FILE)
+    cost = plan_cost(ctx, stage_plan, cost_device, gpus, model_size, figures)
     if as_json:
-        print_json({**stage_plan.to_json(), "estimate": estimate, "model_parameters": model_size})
+        print_json(
+            {**stage_plan.to_json(), "estimate": estimate, "model_parameters": model_size, "cost": cost.to_json()}
+        )
         return
     print_plan(console, stage_plan, estimate, model_size, list_stages=stages)
+    print_cost(console, cost)
+
+
+@app.command()
+def calibrate(
+    experiment: Annotated[str, typer.Argument(help="Experiment file or name.")] = QUICKSTART,
+    runs_dir: Annotated[Path, typer.Option(help="The calibration is written to RUNS_DIR/calibration.json.")] = Path(
+        "runs"
+    ),
+    data_dir: Annotated[Path | None, typer.Option(help="Value of {data_dir} in local sources.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Name the figures are kept under (default: cpu or cuda), e.g. h100.")
+    ] = None,
+    examples: Annotated[str, typer.Option(help="The two example caps of the measured runs.")] = "64,256",
+) -> None:
+    """Measure how fast this machine's device trains and evaluates the experiment's model, per task
+    type (a warm-up and two short real runs per type), for the cost model of `stilts plan`."""
+    from harness.calibrate import calibrate as measure
+    from harness.experiment import load_experiment
+
+    catalog = State.catalog()
+    exp = load_experiment(catalog.experiment_path(experiment), catalog)
+    try:
+        small, large = (int(part) for part in examples.split(","))
+    except ValueError:
+        raise typer.BadParameter("two numbers, e.g. 64,256", param_hint="--examples") from None
+    entry = measure(catalog, exp, runs_dir, device or "", label, (small, large), data_dir=data_dir)
+    table = Table(title=f"{entry['name']}: {entry['model']}", title_justify="left")
+    for column in ("task type", "max_length", "train rec/s", "eval rec/s", "train overhead", "eval overhead"):
+        table.add_column(column)
+    for tt, f in entry["task_types"].items():
+        table.add_row(
+            tt,
+            str(f["max_length"]),
+            f"{f['train_per_s']:.1f}",
+            f"{f['eval_per_s']:.1f}",
+            f"{f['train_overhead_s']:.1f} s",
+            f"{f['eval_overhead_s']:.1f} s",
+        )
+    print_table(console, table)
+    console.print(f"written to {e(runs_dir / 'calibration.json')}")
 
 
 @app.command()

@@ -35,6 +35,20 @@ def plan_experiment(
     """The plan of ``experiment`` against the stage cache ``runs_dir``, its cost estimate and the
     starting model's parameter count (None where the model is not a local folder yet).
     ``data_parallel``: processes per training stage (``--gpus-per-stage``)."""
+    ctx, plan, size = planned(catalog, experiment, runs_dir, results_dir, data_dir, device, data_parallel)
+    return plan, plan.estimate(ctx.store.root), size
+
+
+def planned(
+    catalog: Catalog,
+    experiment: Experiment,
+    runs_dir: Path,
+    results_dir: Path,
+    data_dir: Path | None = None,
+    device: str | None = None,
+    data_parallel: int = 1,
+) -> tuple[RunContext, StagePlan, int | None]:
+    """The run context, the plan and the model's parameter count (see :func:`plan_experiment`)."""
     ctx = RunContext(
         catalog,
         experiment,
@@ -47,10 +61,45 @@ def plan_experiment(
     problems = preflight(ctx, read_files=False)
     plan = Planner(ctx).plan(problems=problems)
     try:
-        size = model_parameters(Path(ctx.base_ref.id)) if ctx.base_ref.is_local else None
+        size = (
+            model_parameters(Path(ctx.base_ref.load_path)) if ctx.base_ref.is_local or ctx.base_ref.snapshot else None
+        )
     except Exception:  # a model that cannot be resolved is reported by the plan already
         size = None
-    return plan, plan.estimate(ctx.store.root), size
+    return ctx, plan, size or known_parameters(str(experiment.model.get("id", "")))
+
+
+#: Parameter counts of the study's hub models, for costing a plan before their weights are here:
+#: XLM-R (Conneau et al. 2020, Table 7) and multilingual BERT (its model card).
+KNOWN_PARAMETERS = {
+    "xlm-roberta-large": 560_000_000,
+    "facebookai/xlm-roberta-large": 560_000_000,
+    "xlm-roberta-base": 278_000_000,
+    "facebookai/xlm-roberta-base": 278_000_000,
+    "bert-base-multilingual-cased": 178_000_000,
+    "google-bert/bert-base-multilingual-cased": 178_000_000,
+}
+
+
+def known_parameters(model_id: str) -> int | None:
+    return KNOWN_PARAMETERS.get(model_id.lower())
+
+
+def print_cost(console: Console, cost: Any) -> None:
+    """The cost model's lines: GPU-hours, makespan on N devices, critical path, speed sources."""
+    if cost.unknown:
+        console.print(
+            f"cost on {escape(cost.device)}: unknown for {len(cost.unknown)} stage(s), e.g. {escape(cost.unknown[0])}"
+        )
+        return
+    hours = "GPU-hours" if cost.device != "cpu" else "device-hours"
+    console.print(
+        f"cost on {cost.devices} × {escape(cost.device)}: {cost.gpu_hours:,.1f} {hours}; makespan "
+        f"{duration(cost.makespan_s)}; critical path {duration(cost.critical_path_s)} "
+        f"({len(cost.critical_path)} stage(s): {' → '.join(cost.critical_path[:4])}{' …' if len(cost.critical_path) > 4 else ''})"
+    )
+    for source in cost.sources:
+        console.print(f"  speed: {escape(source)}")
 
 
 def model_parameters(folder: Path) -> int | None:
