@@ -364,9 +364,7 @@ def status(
 
     catalog = State.catalog()
     exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
-    stage_plan, _estimate, _size = plan_experiment(
-        catalog, exp, runs_dir, Path("results"), data_dir, device, gpus_per_stage
-    )
+    stage_plan = plan_experiment(catalog, exp, runs_dir, Path("results"), data_dir, device, gpus_per_stage).plan
     stages = stage_states(stage_plan, runs_dir)
     failed = any(s.state == "failed" for s in stages)
     if as_json:
@@ -453,15 +451,14 @@ def plan(
     critical path, at the speed `stilts calibrate` measured or, for --device h100, a100, v100, l4,
     l40s, a10g, h200, the shipped estimates."""
     from harness.cost_model import CALIBRATION_FILE, DEVICE_PEAKS, plan_cost, read_calibration
-    from harness.plan_report import planned, print_cost, print_plan
+    from harness.plan_report import plan_experiment, print_cost, print_plan
 
     catalog = State.catalog()
     exp = _selected_experiment(catalog, experiment, intermediate, target, seed)
     gpu_type = device.lower() if device and device.lower() in DEVICE_PEAKS else None
-    ctx, stage_plan, model_size = planned(
+    stage_plan, estimate, model_size, ctx = plan_experiment(
         catalog, exp, runs_dir, results_dir, data_dir, "cuda" if gpu_type else device, gpus_per_stage
     )
-    estimate = stage_plan.estimate(ctx.store.root)
     cost_device = gpu_type or (device or ctx.device).split(":")[0]
     figures = read_calibration(calibration or runs_dir / CALIBRATION_FILE)
     cost = plan_cost(ctx, stage_plan, cost_device, gpus, model_size, figures)

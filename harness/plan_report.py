@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +23,18 @@ from harness.run_context import RunContext
 MAX_LINES = 8
 
 
+class PlannedExperiment(NamedTuple):
+    """What :func:`plan_experiment` returns."""
+
+    plan: StagePlan
+    #: the plan's estimate from finished stages in the cache (:meth:`StagePlan.estimate`)
+    estimate: dict[str, Any]
+    #: the starting model's parameter count (None where unknown)
+    model_parameters: int | None
+    #: the run context the plan was made in (its resolver and hub access, for the cost model)
+    ctx: RunContext
+
+
 def plan_experiment(
     catalog: Catalog,
     experiment: Experiment,
@@ -31,24 +43,11 @@ def plan_experiment(
     data_dir: Path | None = None,
     device: str | None = None,
     data_parallel: int = 1,
-) -> tuple[StagePlan, dict[str, Any], int | None]:
+) -> PlannedExperiment:
     """The plan of ``experiment`` against the stage cache ``runs_dir``, its cost estimate and the
-    starting model's parameter count (None where the model is not a local folder yet).
-    ``data_parallel``: processes per training stage (``--gpus-per-stage``)."""
-    ctx, plan, size = planned(catalog, experiment, runs_dir, results_dir, data_dir, device, data_parallel)
-    return plan, plan.estimate(ctx.store.root), size
-
-
-def planned(
-    catalog: Catalog,
-    experiment: Experiment,
-    runs_dir: Path,
-    results_dir: Path,
-    data_dir: Path | None = None,
-    device: str | None = None,
-    data_parallel: int = 1,
-) -> tuple[RunContext, StagePlan, int | None]:
-    """The run context, the plan and the model's parameter count (see :func:`plan_experiment`)."""
+    starting model's parameter count (read from a local folder's safetensors headers, else the
+    study's known hub models, else None). ``data_parallel``: processes per training stage
+    (``--gpus-per-stage``)."""
     ctx = RunContext(
         catalog,
         experiment,
@@ -66,7 +65,8 @@ def planned(
         )
     except Exception:  # a model that cannot be resolved is reported by the plan already
         size = None
-    return ctx, plan, size or known_parameters(str(experiment.model.get("id", "")))
+    size = size or known_parameters(str(experiment.model.get("id", "")))
+    return PlannedExperiment(plan, plan.estimate(ctx.store.root), size, ctx)
 
 
 #: Parameter counts of the study's hub models, for costing a plan before their weights are here:

@@ -24,7 +24,7 @@ from harness.registry import Catalog
 
 catalog = Catalog(load_plugins())
 exp = load_experiment(Path(sys.argv[1]), catalog)
-plan, estimate, size = plan_experiment(catalog, exp, Path(sys.argv[2]), Path(sys.argv[3]))
+plan, estimate, size, _ctx = plan_experiment(catalog, exp, Path(sys.argv[2]), Path(sys.argv[3]))
 print(plan.counts())
 assert "torch" not in sys.modules and "transformers" not in sys.modules, "planning imported torch"
 """

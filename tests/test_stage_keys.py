@@ -89,7 +89,9 @@ class Variant:
             write_json(tasks / f"{name}.json", spec)
         catalog = catalog_with_specs(tasks)
         path = write_json(self.folder / "experiment.json", self.experiment)
-        plan, _, _ = plan_experiment(catalog, load_experiment(path, catalog), self.folder / "runs", self.folder / "res")
+        plan, _, _, _ = plan_experiment(
+            catalog, load_experiment(path, catalog), self.folder / "runs", self.folder / "res"
+        )
         assert not plan.problems, plan.problems
         out = {}
         for cell in plan.cells:

@@ -400,3 +400,12 @@ def test_a_main_metric_without_a_declared_direction_is_refused(catalog, tmp_path
     path = write_json(tmp_path / "bucc.json", spec)
     with pytest.raises(SpecError, match="a score key with a declared direction"):
         catalog.load_spec(path)
+
+
+def test_ci_runs_exactly_the_test_command_the_readme_gives() -> None:
+    """.ci/run's last command is the README's "Run the tests" command, character for character."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Run the tests", 1)[1]
+    command = section.split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    ci_lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci_lines[-1] == command
