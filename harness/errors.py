@@ -94,7 +94,7 @@ class MissingResourcesError(StiltsError):
 
     advice = (
         "Run `stilts lock EXPERIMENT` and `stilts prefetch EXPERIMENT` with network access (or --hub-mirror), "
-        "or point the task at local files (see README: 'Local data')."
+        "or point the task at local files (see docs/getting-started.md: 'Local data')."
     )
 
     def __init__(self, missing: list[str]):
