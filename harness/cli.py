@@ -249,6 +249,14 @@ def run(
         int | None, typer.Option(min=1, help="CPU threads per stage (default: CPUs / concurrent stages).")
     ] = None,
     gpus_per_stage: GpusPerStageOption = 1,
+    evals_per_worker: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Evaluation stages of one trained model one worker process builds in turn, sharing the loaded "
+            "model and its embeddings (executors local, slurm); 0: all of them, 1: a process per stage.",
+        ),
+    ] = 0,
     store: Annotated[
         str | None,
         typer.Option(
@@ -307,6 +315,7 @@ def run(
             gpus=gpu_ids,
             threads=threads,
             gpus_per_stage=gpus_per_stage,
+            evals_per_worker=evals_per_worker,
             extra=_key_values(executor_option or [], "--executor-option"),
         ),
         store_url=store,

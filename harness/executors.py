@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +51,9 @@ class ExecutorOptions:
     :param gpus: GPU ids for ``local``: each running stage gets one (``CUDA_VISIBLE_DEVICES``).
     :param threads: CPU threads per stage (default: the machine's CPUs divided by ``jobs``).
     :param gpus_per_stage: processes (GPUs) per training stage, data-parallel (``torchrun``).
+    :param evals_per_worker: evaluation stages of one trained model that one worker process builds
+        in turn, sharing the loaded model and its remembered embeddings (``local``, ``slurm``);
+        0: all of them; 1: a fresh process per stage.
     :param extra: executor-specific settings (``slurm``: partition, time limits...).
     """
 
@@ -57,6 +61,7 @@ class ExecutorOptions:
     gpus: list[str] = field(default_factory=list)
     threads: int | None = None
     gpus_per_stage: int = 1
+    evals_per_worker: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,10 +123,10 @@ class ExecutionSession:
                 out.append(path)
         return out
 
-    def job(self, node_id: str) -> dict[str, Any]:
-        """The worker job of stage ``node_id``: everything another process needs to plan the stage's
-        cell again and build it (:mod:`harness.worker`)."""
-        ctx, node = self.ctx, self.plan.nodes[node_id]
+    def job(self, node_ids: Sequence[str]) -> dict[str, Any]:
+        """The worker job of stages ``node_ids``: everything another process needs to plan their
+        cells again and build them in turn (:mod:`harness.worker`)."""
+        ctx = self.ctx
         options = ctx.catalog.host.load_options
         if options is None or options.in_process:
             names = ", ".join(options.in_process) if options else "plugins registered directly"
@@ -129,14 +134,19 @@ class ExecutionSession:
                 f"this run's plugins include {names}, registered as objects in this process, which a worker "
                 "process cannot load; register them through an entry point, `-p module.name` or --include-path"
             )
-        cell = self.plan.cells[node.cells[0]].cell
-        assert node.key is not None
+        stages, cells = [], []
+        for node_id in node_ids:
+            node = self.plan.nodes[node_id]
+            assert node.key is not None
+            stages.append({"node": node_id, "kind": node.kind, "key_inputs": node.key.inputs})
+            cell = self.plan.cells[node.cells[0]].cell
+            found = {"intermediate": cell.intermediate, "target": cell.target.task, "seed": cell.seed}
+            if found not in cells:
+                cells.append(found)
         return {
-            "job_format": 1,
-            "node": node_id,
-            "kind": node.kind,
-            "key_inputs": node.key.inputs,
-            "cell": {"intermediate": cell.intermediate, "target": cell.target.task, "seed": cell.seed},
+            "job_format": 2,
+            "stages": stages,
+            "cells": cells,
             "plugins": {
                 "strict": options.strict,
                 "blocked": options.blocked,
@@ -155,13 +165,36 @@ class ExecutionSession:
             "store_url": ctx.store_url,
         }
 
-    def job_file(self, node_id: str) -> Path:
-        """Write stage ``node_id``'s worker job to ``runs/jobs/<id>.json``; returns its path."""
+    def job_file(self, node_ids: Sequence[str], log: Path | None = None) -> Path:
+        """Write the worker job of stages ``node_ids`` to ``runs/jobs/<first id>.json`` (``log``:
+        where the worker's output goes, recorded in each stage's state); returns its path."""
         folder = self.ctx.store.root / JOBS
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{node_id}.json"
-        path.write_text(json.dumps(self.job(node_id), indent=2, default=str), encoding="utf-8")
+        path = folder / f"{node_ids[0]}.json"
+        job = self.job(node_ids)
+        if log is not None:
+            job["log"] = str(log)
+        path.write_text(json.dumps(job, indent=2, default=str), encoding="utf-8")
         return path
+
+    def worker_batches(self, node_ids: Sequence[str]) -> list[list[str]]:
+        """``node_ids`` cut into the stage lists of worker jobs: the evaluations that start from the
+        same model together (at most :attr:`ExecutorOptions.evals_per_worker` of them, in plan
+        order), every other stage alone."""
+        limit = self.options.evals_per_worker
+        batches: list[list[str]] = []
+        open_batch: dict[str | None, list[str]] = {}
+        for node_id in node_ids:
+            node = self.plan.nodes[node_id]
+            if node.kind != "eval" or limit == 1:
+                batches.append([node_id])
+                continue
+            batch = open_batch.get(node.start)
+            if batch is None or (limit and len(batch) >= limit):
+                batch = open_batch[node.start] = []
+                batches.append(batch)
+            batch.append(node_id)
+        return batches
 
     def fail(self, node_id: str, error: str, log: Path | None = None) -> None:
         node = self.plan.nodes[node_id]

@@ -92,6 +92,10 @@ def print_cost(console: Console, cost: Any) -> None:
             f"cost on {escape(cost.device)}: unknown for {len(cost.unknown)} stage(s), e.g. {escape(cost.unknown[0])}"
         )
         return
+    blocked = f"{cost.blocked} blocked stage(s) not costed (an input is missing: see above)"
+    if cost.blocked and not cost.stages:
+        console.print(f"cost on {cost.devices} × {escape(cost.device)}: unknown: {blocked}")
+        return
     hours = "GPU-hours" if cost.device != "cpu" else "device-hours"
     console.print(
         f"cost on {cost.devices} × {escape(cost.device)}: {cost.gpu_hours:,.1f} {hours}; makespan "
@@ -100,6 +104,8 @@ def print_cost(console: Console, cost: Any) -> None:
     )
     for source in cost.sources:
         console.print(f"  speed: {escape(source)}")
+    if cost.blocked:
+        console.print(f"  not included: {blocked}")
 
 
 def model_parameters(folder: Path) -> int | None:

@@ -32,15 +32,16 @@ def small_matrix(tiny_experiment: Path, tmp_path: Path) -> Path:
     return write_json(tmp_path / "matrix.json", experiment)
 
 
-def worker_intervals(runs: Path) -> list[tuple[float, float, dict]]:
-    """(start, end, slot environment) of every worker, from the job logs."""
+def worker_intervals(runs: Path) -> list[tuple[float, float, dict, list[str]]]:
+    """(first start, last end, slot environment, stage kinds) of every worker, from the job logs."""
     out = []
     for log in sorted((runs / "jobs").glob("*.log")):
         text = log.read_text()
-        start = re.search(r"building \w+ stage \w+ at ([0-9.]+); (\{.*\})", text)
-        end = re.search(r"done at ([0-9.]+)", text)
-        assert start and end, text
-        out.append((float(start.group(1)), float(end.group(1)), json.loads(start.group(2))))
+        starts = re.findall(r"building (\w+) stage \w+ at ([0-9.]+); (\{.*\})", text)
+        ends = re.findall(r"done at ([0-9.]+)", text)
+        assert starts and len(ends) == len(starts), text
+        kinds = [kind for kind, _, _ in starts]
+        out.append((float(starts[0][1]), float(ends[-1]), json.loads(starts[0][2]), kinds))
     return out
 
 
@@ -63,15 +64,23 @@ def test_local_workers_give_the_inline_results_within_the_job_limit(
         assert [s["hash"] for s in result["stages"]] == [s["hash"] for s in inline[name]["stages"]]
     assert pipeline.session is not None and len(pipeline.session.built) == 7
     intervals = worker_intervals(tmp_path / "local" / "runs")
-    assert len(intervals) == 7
-    events = sorted([(start, 1) for start, _, _ in intervals] + [(end, -1) for _, end, _ in intervals])
+    # one worker per training stage; each target's two evaluations share one worker (and its model)
+    assert sorted(kinds for *_, kinds in intervals) == [
+        ["eval", "eval"],
+        ["eval", "eval"],
+        ["intermediate"],
+        *[["target"]] * 2,
+    ]
+    events = sorted([(start, 1) for start, *_ in intervals] + [(end, -1) for _, end, *_ in intervals])
     running = peak = 0
     for _, change in events:
         running += change
         peak = max(peak, running)
     assert peak <= 2
     # each worker saw its slot's environment, set before torch was imported
-    slots = {(env["STILTS_WORKER_SLOT"], env["CUDA_VISIBLE_DEVICES"], env["OMP_NUM_THREADS"]) for *_, env in intervals}
+    slots = {
+        (env["STILTS_WORKER_SLOT"], env["CUDA_VISIBLE_DEVICES"], env["OMP_NUM_THREADS"]) for _, _, env, _ in intervals
+    }
     assert slots <= {("0", "7", "1"), ("1", "9", "1")}
 
 
@@ -107,7 +116,7 @@ def test_a_worker_refuses_a_stage_whose_inputs_differ_on_its_machine(
     plan = pipeline.plan()
     session = ExecutionSession(pipeline.ctx, plan, ExecutorOptions())
     node = next(n for n in plan.nodes.values() if n.kind == "intermediate")
-    job = session.job(node.id)
+    job = session.job([node.id])
     job["experiment"]["training"]["learning_rate"] = 2e-3  # what the worker would now plan
     path = write_json(tmp_path / "job.json", job)
     done = subprocess.run(
@@ -116,6 +125,53 @@ def test_a_worker_refuses_a_stage_whose_inputs_differ_on_its_machine(
     assert done.returncode == 2, done.stderr
     assert "/training/learning_rate: planned 0.001, here 0.002" in done.stderr
     assert not (tmp_path / "runs" / "intermediate" / node.id).exists()
+
+
+def test_one_bad_stage_of_a_worker_job_leaves_the_others_built(catalog, tiny_experiment: Path, tmp_path: Path) -> None:
+    from harness.executors import ExecutionSession
+    from harness.worker import read_status
+
+    pipeline = make_pipeline(catalog, small_matrix(tiny_experiment, tmp_path), tmp_path)
+    plan = pipeline.plan()
+    session = ExecutionSession(pipeline.ctx, plan, ExecutorOptions())
+    node = next(n for n in plan.nodes.values() if n.kind == "intermediate")
+    assert node.key is not None
+    path = session.job_file([node.id])
+    job = json.loads(path.read_text())
+    other = {**job["stages"][0], "node": "0" * 20, "key_inputs": {**node.key.inputs, "seed": 99}}
+    job["stages"].insert(0, other)  # a stage this machine would not plan, before a good one
+    path.write_text(json.dumps(job))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.worker", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    assert "/seed: planned 99, here" in done.stderr
+    assert read_status(path, other["node"])["state"] == "failed"
+    assert read_status(path, node.id)["state"] == "done"
+    assert (tmp_path / "runs" / "intermediate" / node.id / "stage.json").is_file()
+
+
+def test_worker_batches_group_the_evaluations_of_one_model(catalog, tiny_experiment: Path, tmp_path: Path) -> None:
+    from harness.executors import ExecutionSession
+
+    pipeline = make_pipeline(catalog, small_matrix(tiny_experiment, tmp_path), tmp_path)
+    plan = pipeline.plan()
+    ids = [n.id for n in plan.to_run()]
+    evals = {}
+    for node_id in ids:
+        if plan.nodes[node_id].kind == "eval":
+            evals.setdefault(plan.nodes[node_id].start, []).append(node_id)
+    assert sorted(map(len, evals.values())) == [2, 2]
+
+    def batches(limit: int) -> list[list[str]]:
+        return ExecutionSession(pipeline.ctx, plan, ExecutorOptions(evals_per_worker=limit)).worker_batches(ids)
+
+    everything = batches(0)
+    assert sorted(b for b in everything if plan.nodes[b[0]].kind == "eval") == sorted(evals.values())
+    assert all(len(b) == 1 for b in everything if plan.nodes[b[0]].kind != "eval")
+    assert sorted(len(b) for b in batches(1)) == [1] * 7
+    assert sorted(len(b) for b in batches(2)) == sorted(len(b) for b in everything)
+    assert [x for b in batches(0) for x in b] != [] and sorted(x for b in batches(1) for x in b) == sorted(ids)
 
 
 def test_differences_name_each_pointer() -> None:

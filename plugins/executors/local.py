@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import hookimpl
-from harness.executors import ExecutionSession, Executor
+from harness.executors import JOBS, ExecutionSession, Executor
 from harness.interfaces import Entry
 from harness.planning import CACHED, TrainWork
+from harness.worker import read_status, write_status
 
 
 @dataclass
 class _Running:
-    node: str
+    nodes: list[str]
+    job: Path
     process: subprocess.Popen[bytes]
     slot: int
     log: Path
@@ -28,7 +30,9 @@ class _Running:
 
 class LocalExecutor(Executor):
     """Builds stages in worker processes on this machine: at most ``--jobs`` at once, a fresh
-    process per stage (``python -m harness.worker JOB``, so GPU memory is released), each with its
+    process per job (``python -m harness.worker JOB``, so GPU memory is released; a job is one
+    stage, or the evaluations of one trained model that are ready together, which then share the
+    loaded model: ``--evals-per-worker`` caps them), each with its
     slot's environment set before torch is imported (``--gpus 0,1``: ``CUDA_VISIBLE_DEVICES``, one
     GPU per running stage, or ``--gpus-per-stage K`` of them for a training stage run data-parallel
     by ``torchrun`` over K processes; a CPU thread budget of ``OMP_NUM_THREADS``). A failed stage is
@@ -70,10 +74,12 @@ class LocalExecutor(Executor):
                     waiting.remove(node_id)
                     session.fail(node_id, f"not built: the stage it starts from ({failed}) failed")
             free = [slot for slot in range(slots) if slot not in running]
-            for node_id in [n for n in waiting if session.ready(n)][: len(free)]:
-                waiting.remove(node_id)
-                slot = free.pop(0)
-                running[slot] = self.launch(session, node_id, slot)
+            if free:
+                for batch in session.worker_batches([n for n in waiting if session.ready(n)])[: len(free)]:
+                    for node_id in batch:
+                        waiting.remove(node_id)
+                    slot = free.pop(0)
+                    running[slot] = self.launch(session, batch, slot)
             if not running:
                 break
             time.sleep(self.poll_seconds)
@@ -82,20 +88,31 @@ class LocalExecutor(Executor):
                 if code is None:
                     continue
                 del running[slot]
-                if code == 0:
-                    session.built.add(job.node)
-                    session.runner.reuse(plan, job.node)  # reports the built stage and its score
-                    session.write_finished_cells()
-                else:
-                    session.fail(job.node, f"worker exited with status {code}; see {job.log}", job.log)
+                for node_id in job.nodes:
+                    status = read_status(job.job, node_id)
+                    if status.get("state") == "done":
+                        session.built.add(node_id)
+                        session.runner.reuse(plan, node_id)  # reports the built stage and its score
+                    else:
+                        error = status.get("error") or f"worker exited with status {code}"
+                        session.fail(node_id, f"{error}; see {job.log}", job.log)
+                session.write_finished_cells()
         ctx.reporter.message(f"local executor: {len(session.built)} stage(s) built, {len(session.failed)} failed")
 
-    def launch(self, session: ExecutionSession, node_id: str, slot: int) -> _Running:
-        node = session.plan.nodes[node_id]
-        job = session.job_file(node_id)
-        log = job.with_suffix(".log")
+    def launch(self, session: ExecutionSession, node_ids: list[str], slot: int) -> _Running:
+        """Start the worker of the stages ``node_ids`` (one job) in slot ``slot``."""
+        log = session.ctx.store.root / JOBS / f"{node_ids[0]}.log"
+        job = session.job_file(node_ids, log=log)
         env = {**os.environ, **self.slot_environment(session, slot)}
-        session.ctx.reporter.stage_started(kind=node.kind, task=node.task, hash=node_id, detail=node.detail, log=log)
+        for node_id in node_ids:
+            write_status(
+                job, node_id, executor="local", state="starting", started=None, error=None
+            )  # not a stale "done"
+            node = session.plan.nodes[node_id]
+            session.ctx.reporter.stage_started(
+                kind=node.kind, task=node.task, hash=node_id, detail=node.detail, log=log
+            )
+        node = session.plan.nodes[node_ids[0]]
         command = [sys.executable, "-m", "harness.worker", str(job)]
         processes = session.options.gpus_per_stage
         if processes > 1 and isinstance(node.work, TrainWork):  # data-parallel: torchrun starts the ranks
@@ -112,7 +129,7 @@ class LocalExecutor(Executor):
             ]
         with open(log, "ab") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        return _Running(node_id, process, slot, log, time.monotonic())
+        return _Running(node_ids, job, process, slot, log, time.monotonic())
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """The ``slurm`` executor: stages as Slurm job arrays, submitted through submitit.
 
-One job array per wave of independent stages (intermediate, then target, then evaluation), each
+One job array per wave of independent stages (intermediate, then target, then evaluation; the
+evaluations of one trained model are one array task, sharing the loaded model), each
 later wave depending on the earlier ones (``afterany``: a failed stage must not cancel the
 independent rest; a stage whose own start stage failed stops at once with that reason), at most
 ``--jobs`` tasks of an array running at once. Each task runs :func:`harness.worker.run_job_file`
@@ -52,9 +53,10 @@ QUEUED = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZI
 
 
 class StageJob(Checkpointable):  # type: ignore[misc,valid-type]
-    """One stage as a submitit job; requeued (same job file) on preemption or time-out."""
+    """One job file (a stage, or evaluations of one model) as a submitit job; requeued (same job
+    file) on preemption or time-out."""
 
-    def __call__(self, job_file: str) -> str:
+    def __call__(self, job_file: str) -> list[str]:
         if submitit.JobEnvironment().num_tasks > 1:  # a data-parallel stage: one task per rank
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         return run_job_file(job_file)
@@ -166,20 +168,26 @@ class SlurmExecutor(Executor):
             extra["dependency"] = "afterany:" + ":".join(sorted(after))
             parameters["slurm_additional_parameters"] = extra
         executor.update_parameters(name=f"stilts-{kind}", **parameters)
-        job_files = [session.job_file(node.id) for node in nodes]
+        batches = session.worker_batches([node.id for node in nodes])
+        job_files = [session.job_file(batch) for batch in batches]
         jobs = executor.map_array(StageJob(), [str(path) for path in job_files])
-        for node, job, path in zip(nodes, jobs, job_files, strict=True):
-            write_status(
-                path,
-                executor="slurm",
-                state="submitted",
-                submitted=time.time(),
-                job_id=str(job.job_id),
-                log=str(job.paths.stderr),
-                stdout=str(job.paths.stdout),
-                error=None,
-            )
-            submitted[node.id] = str(job.job_id)
+        for batch, job, path in zip(batches, jobs, job_files, strict=True):
+            for node_id in batch:
+                write_status(
+                    path,
+                    node_id,
+                    executor="slurm",
+                    state="submitted",
+                    submitted=time.time(),
+                    started=None,
+                    job_id=str(job.job_id),
+                    log=str(job.paths.stderr),
+                    stdout=str(job.paths.stdout),
+                    error=None,
+                )
+                submitted[node_id] = str(job.job_id)
         array = str(jobs[0].job_id).split("_")[0]
-        session.ctx.reporter.message(f"submitted {len(nodes)} {kind} stage(s) as Slurm job array {array}")
+        session.ctx.reporter.message(
+            f"submitted {len(nodes)} {kind} stage(s) as Slurm job array {array} ({len(batches)} task(s))"
+        )
         return array
