@@ -43,15 +43,7 @@ def compare(
     intermediate: list[str] | None = None,
 ) -> dict[str, Any]:
     """Predicted and measured seconds of every finished stage, by (kind, task type)."""
-    from harness.cost_model import (
-        CALIBRATION_FILE,
-        RowCounter,
-        calibrated_speeds,
-        predict_seconds,
-        read_calibration,
-        speed_for,
-        stage_cost,
-    )
+    from harness.cost_model import CALIBRATION_FILE, RowCounter, calibrated_speeds, priced_stages, read_calibration
     from harness.experiment import load_experiment
     from harness.plan_report import plan_experiment
     from harness.plugins import load_plugins
@@ -65,22 +57,29 @@ def compare(
     calibration = read_calibration(calibration_file or runs_dir / CALIBRATION_FILE)
     if calibration is None:
         sys.exit(f"no calibration in {calibration_file or runs_dir / CALIBRATION_FILE}: run stilts calibrate first")
-    measured_speeds = calibrated_speeds(calibration, device)
-    counter = RowCounter(planned.ctx)
+    store = planned.ctx.store
+    finished = [
+        node
+        for node in planned.plan.nodes.values()
+        if node.key is not None and node.work is not None and (store.path(node.key) / "stage.json").is_file()
+    ]
+    stages, _, _ = priced_stages(
+        planned.ctx,
+        finished,
+        device,
+        calibrated_speeds(calibration, device),
+        planned.model_parameters,
+        RowCounter(planned.ctx),
+    )
     groups: dict[str, list[tuple[float, float, str]]] = {}
-    for node in planned.plan.nodes.values():
-        if node.key is None or node.work is None:
+    for node, cost in zip(finished, stages, strict=True):
+        if cost.seconds is None:
             continue
-        marker = planned.ctx.store.path(node.key) / "stage.json"
-        if not marker.is_file():
-            continue
-        cost = stage_cost(planned.ctx, node, counter)
-        speed = speed_for(cost, device, measured_speeds, planned.model_parameters)
-        if speed is None or cost.unknown_rows:
-            continue
-        wall = float(json.loads(marker.read_text(encoding="utf-8"))["wall_time_s"])
-        group = f"{node.kind} {cost.task_type}"
-        groups.setdefault(group, []).append((predict_seconds(cost, speed), wall, f"{node.task} {node.detail}"))
+        assert node.key is not None
+        wall = float(json.loads((store.path(node.key) / "stage.json").read_text(encoding="utf-8"))["wall_time_s"])
+        groups.setdefault(f"{node.kind} {cost.task_type}", []).append(
+            (cost.seconds, wall, f"{node.task} {node.detail}")
+        )
     rows = []
     for group, stages in sorted(groups.items()):
         predicted = sum(p for p, _, _ in stages)

@@ -4,8 +4,9 @@ share a worker, in one run.
 Setup (not timed): ``examples/xstilts-mini.json`` with its real data (``../shared/data``), for the
 intermediate tasks and seed asked for (default: ``none``, seed 1). Its training stages are built
 first, with a small training cap (``--train-cap``, default 32 examples: the evaluation phase's cost
-does not depend on how well the models were trained, and the evaluation caps stay the study's).
-They are kept in ``--work`` between runs of the bench.
+does not depend on how well the models were trained, and the evaluation caps stay the study's;
+``--train-cap 0`` keeps the study's training, so ``--work`` can be the folder of a mini study run
+whose trained stages are then reused). They are kept in ``--work`` between runs of the bench.
 
 Timed, each from an empty evaluation store (the training stages stay built), every mode in the
 same run:
@@ -58,11 +59,16 @@ def bench_experiment(work: Path, intermediate: list[str], seed: int, targets: li
     data.update(name="bench-evaluation", intermediate=kept, seeds=[seed])
     if targets:
         data["targets"] = [t for t in data["targets"] if t["task"] in targets]
-    data["training"] = {**data.get("training", {}), "max_train_examples": cap, "epochs": 1}
-    data["intermediate_training"] = {**data.get("intermediate_training", {}), "max_train_examples": cap, "epochs": 1}
-    for target in data["targets"]:
-        target.get("training", {}).pop("max_train_examples", None)
-        target.get("training", {}).pop("epochs", None)
+    if cap:  # else the study's own training (its stages then match a run of the mini study)
+        data["training"] = {**data.get("training", {}), "max_train_examples": cap, "epochs": 1}
+        data["intermediate_training"] = {
+            **data.get("intermediate_training", {}),
+            "max_train_examples": cap,
+            "epochs": 1,
+        }
+        for target in data["targets"]:
+            target.get("training", {}).pop("max_train_examples", None)
+            target.get("training", {}).pop("epochs", None)
     path = REPO / "examples" / f".bench-evaluation-{os.getpid()}.json"
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path

@@ -17,6 +17,7 @@ import copy
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,15 @@ def calibrate(
     sizes: tuple[int, int] = (64, 256),
     out: Path | None = None,
     data_dir: Path | None = None,
+    say: Callable[[str], None] | None = None,
+    task_types: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Measure every task type of ``experiment`` on ``device`` and merge the figures into ``out``
-    (default ``runs_dir/calibration.json``) under ``label`` (default: the device kind, ``cpu`` or
-    ``cuda``); returns the device's entry."""
+    """Measure every task type of ``experiment`` (or those of ``task_types``) on ``device`` and
+    merge the figures into ``out`` (default ``runs_dir/calibration.json``) under ``label``
+    (default: the device kind, ``cpu`` or ``cuda``), each as soon as it is measured (figures of
+    other task types already there are kept); returns the device's entry. ``say`` gets a line as
+    each task type starts. A task type that fails is reported through ``say`` and the others go
+    on; :class:`StiltsError` when none could be measured."""
     ctx = RunContext(
         catalog, experiment, runs_dir=runs_dir, results_dir=runs_dir / "results", data_dir=data_dir, device=device
     )
@@ -123,50 +129,91 @@ def calibrate(
     if not parameters:
         raise StiltsError("calibration needs the model's weights here (safetensors files) to count its parameters")
     label = label or ctx.device.split(":")[0]
-    entry: dict[str, Any] = {"name": device_name(ctx.device), "model": ctx.base_id, "task_types": {}}
-    small, large = sizes
-    for task_type, cell in calibration_cells(catalog, experiment).items():
-        with tempfile.TemporaryDirectory(prefix="stilts-calibrate-") as folder:
-            runs = Path(folder)
-            _run_once(catalog, experiment, cell, runs / "warm-up", small // 2, small // 2, ctx.device, data_dir)
-            runs_small = _run_once(catalog, experiment, cell, runs / "a", small, small, ctx.device, data_dir)
-            runs_large = _run_once(catalog, experiment, cell, runs / "b", large, large, ctx.device, data_dir)
-        trained = "intermediate" if cell.get("intermediate_only") else "target"
-        evals = [[(c.eval_records, t) for c, t in run if c.kind == "eval" and c.task_type == task_type]
-                 for run in (runs_small, runs_large)]  # fmt: skip
-        trains = [[(c, t) for c, t in run if c.kind == trained and c.task_type == task_type]
-                  for run in (runs_small, runs_large)]  # fmt: skip
-        figure: dict[str, Any] = {
-            "task_type": task_type,
-            "parameters": parameters,
-            "measured_at": time.strftime("%Y-%m-%d"),
-        }
-        if all(evals):
-            eval_overhead, per_eval = _fit([evals[0][0], evals[1][0]])
-        else:
-            eval_overhead, per_eval = 0.0, None
-        if all(trains):
-            (c1, t1), (c2, t2) = trains[0][0], trains[1][0]
-            if per_eval is None:  # dev predictions at a third of a training step's cost
-                slope = (t2 - t1) / ((c2.train_records - c1.train_records) + (c2.eval_records - c1.eval_records) / 3)
-                per_eval = slope / 3
-            overhead, per_train = _fit([(c1.train_records, t1 - c1.eval_records * per_eval),
-                                        (c2.train_records, t2 - c2.eval_records * per_eval)])  # fmt: skip
-            figure.update(train_per_s=1 / per_train, train_overhead_s=overhead, max_length=c1.max_length)
-        else:  # evaluated only (retrieval, mining): no training speed
-            figure.update(train_per_s=1.0, train_overhead_s=0.0)
-        if per_eval is None:
-            continue
-        figure.update(eval_per_s=1 / per_eval, eval_overhead_s=eval_overhead)
-        figure.setdefault(
-            "max_length", next(c.max_length for run in (runs_small,) for c, _ in run if c.task_type == task_type)
-        )
-        entry["task_types"][task_type] = figure
     path = out or runs_dir / CALIBRATION_FILE
-    found = read_calibration(path) or {"format": 1, "devices": {}}
-    found["devices"][label] = entry
-    write_json_atomic(path, found)
-    return entry
+    cells = calibration_cells(catalog, experiment)
+    unknown = sorted(set(task_types or []) - set(cells))
+    if unknown:
+        raise StiltsError(f"the experiment has no task type {unknown[0]!r} to calibrate (it has {', '.join(cells)})")
+    failures: list[str] = []
+    measured: dict[str, Any] = {}
+    for task_type, cell in cells.items():
+        if task_types and task_type not in task_types:
+            continue
+        if say is not None:
+            say(
+                f"calibrating {task_type}: a warm-up, then {sizes[0]} and {sizes[1]} examples ({cell['targets'][0]['task']})"
+            )
+        try:
+            figure = measure_task_type(catalog, experiment, ctx.device, task_type, cell, sizes, data_dir, measured)
+        except StiltsError as exc:
+            failures.append(f"{task_type}: {exc}")
+            if say is not None:
+                say(f"  {task_type} not calibrated: {exc}")
+            continue
+        figure["parameters"] = parameters
+        measured[task_type] = figure
+        found = read_calibration(path) or {"format": 1, "devices": {}}
+        entry = found["devices"].setdefault(label, {"task_types": {}})
+        entry.update(name=device_name(ctx.device), model=ctx.base_id)
+        entry.setdefault("task_types", {})[task_type] = figure
+        write_json_atomic(path, found)
+    if not measured:
+        raise StiltsError("nothing calibrated: " + "; ".join(failures))
+    return dict((read_calibration(path) or {})["devices"][label])
+
+
+def measure_task_type(
+    catalog: Catalog,
+    experiment: Experiment,
+    device: str,
+    task_type: str,
+    cell: dict[str, Any],
+    sizes: tuple[int, int],
+    data_dir: Path | None,
+    measured: dict[str, Any],
+) -> dict[str, Any]:
+    """The figures of one task type: a warm-up run, then runs capped at ``sizes``. An evaluation
+    whose records a cap does not change (a BUCC corpus) is fitted through one point, with the
+    median evaluation overhead of the task types in ``measured`` (0 s when there are none)."""
+    small, large = sizes
+    with tempfile.TemporaryDirectory(prefix="stilts-calibrate-") as folder:
+        runs = Path(folder)
+        _run_once(catalog, experiment, cell, runs / "warm-up", small // 2, small // 2, device, data_dir)
+        runs_small = _run_once(catalog, experiment, cell, runs / "a", small, small, device, data_dir)
+        runs_large = _run_once(catalog, experiment, cell, runs / "b", large, large, device, data_dir)
+    trained = "intermediate" if cell.get("intermediate_only") else "target"
+    evals = [[(c.eval_records, t) for c, t in run if c.kind == "eval" and c.task_type == task_type]
+             for run in (runs_small, runs_large)]  # fmt: skip
+    trains = [[(c, t) for c, t in run if c.kind == trained and c.task_type == task_type]
+              for run in (runs_small, runs_large)]  # fmt: skip
+    figure: dict[str, Any] = {"task_type": task_type, "measured_at": time.strftime("%Y-%m-%d")}
+    per_eval: float | None = None
+    eval_overhead = 0.0
+    if all(evals):
+        (x1, y1), (x2, y2) = evals[0][0], evals[1][0]
+        if x1 == x2:  # the cap does not apply: one point, through the other types' overhead
+            overheads = sorted(f["eval_overhead_s"] for f in measured.values() if f.get("fit") != "one point")
+            eval_overhead = overheads[len(overheads) // 2] if overheads else 0.0
+            eval_overhead = min(eval_overhead, min(y1, y2) / 2)
+            per_eval = max((y1 + y2) / 2 - eval_overhead, 1e-9) / max(x1, 1)
+            figure["fit"] = "one point"
+        else:
+            eval_overhead, per_eval = _fit([evals[0][0], evals[1][0]])
+    if all(trains):
+        (c1, t1), (c2, t2) = trains[0][0], trains[1][0]
+        if per_eval is None:  # dev predictions at a third of a training step's cost
+            slope = (t2 - t1) / ((c2.train_records - c1.train_records) + (c2.eval_records - c1.eval_records) / 3)
+            per_eval = slope / 3
+        overhead, per_train = _fit([(c1.train_records, t1 - c1.eval_records * per_eval),
+                                    (c2.train_records, t2 - c2.eval_records * per_eval)])  # fmt: skip
+        figure.update(train_per_s=1 / per_train, train_overhead_s=overhead, max_length=c1.max_length)
+    else:  # evaluated only (retrieval, mining): no training speed
+        figure.update(train_per_s=1.0, train_overhead_s=0.0)
+    if per_eval is None:
+        raise StiltsError("no stage of this task type was measured")
+    figure.update(eval_per_s=1 / per_eval, eval_overhead_s=eval_overhead)
+    figure.setdefault("max_length", next(c.max_length for c, _ in runs_small if c.task_type == task_type))
+    return figure
 
 
 def device_name(device: str) -> str:
@@ -175,6 +222,13 @@ def device_name(device: str) -> str:
         import torch
 
         return str(torch.cuda.get_device_name(torch.device(device)))
+    import os
     import platform
 
+    try:  # Linux names the CPU model; platform.processor() is often empty there
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return f"{line.partition(':')[2].strip()}, {os.cpu_count()} CPUs"
+    except OSError:
+        pass
     return platform.processor() or platform.machine() or "cpu"

@@ -492,6 +492,10 @@ def calibrate(
         str | None, typer.Option(help="Name the figures are kept under (default: cpu or cuda), e.g. h100.")
     ] = None,
     examples: Annotated[str, typer.Option(help="The two example caps of the measured runs.")] = "64,256",
+    task_type: Annotated[
+        list[str] | None,
+        typer.Option("--task-type", help="Calibrate only this task type (repeatable); the others' figures are kept."),
+    ] = None,
 ) -> None:
     """Measure how fast this machine's device trains and evaluates the experiment's model, per task
     type (a warm-up and two short real runs per type), for the cost model of `stilts plan`."""
@@ -504,7 +508,13 @@ def calibrate(
         small, large = (int(part) for part in examples.split(","))
     except ValueError:
         raise typer.BadParameter("two numbers, e.g. 64,256", param_hint="--examples") from None
-    entry = measure(catalog, exp, runs_dir, device or "", label, (small, large), data_dir=data_dir)
+    from harness.console import library_output
+
+    with library_output(verbose=False):  # no library progress bars between the lines below
+        entry = measure(
+            catalog, exp, runs_dir, device or "", label, (small, large), data_dir=data_dir, say=say_plain,
+            task_types=task_type,
+        )  # fmt: skip
     table = Table(title=f"{entry['name']}: {entry['model']}", title_justify="left")
     for column in ("task type", "max_length", "train rec/s", "eval rec/s", "train overhead", "eval overhead"):
         table.add_column(column)

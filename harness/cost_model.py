@@ -19,7 +19,9 @@ proportional to both; attention's quadratic part is small at these lengths).
 
 **Schedule.** Stages run when the stage they start from is done; on N devices the stages are
 placed longest-remaining-path first (a list schedule; its makespan is at most twice the optimum
-and never below the critical path, which is printed as the lower bound).
+and never below the critical path, which is printed as the lower bound). With
+``--gpus-per-stage K`` a single-task training stage takes K devices at once for 1/K of its time
+(ideal data-parallel scaling: an optimistic bound) and counts K device-seconds per second.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ DEVICE_PEAKS: dict[str, tuple[float, str]] = {
 ESTIMATE_MFU = 0.35
 #: Seconds a stage spends outside its records in the shipped estimates (load, save, tokenise).
 ESTIMATE_OVERHEAD_S = {"train": 60.0, "eval": 10.0}
-#: Sequences one record is encoded as, by task type, for the shipped estimates (a multiple-choice
-#: record is one sequence per choice; retrieval and mining embed both sides).
-SEQUENCES_PER_RECORD = {"multiple_choice": 4, "retrieval": 2, "mining": 2, "lareqa": 2}
+#: Sequences one cost unit is encoded as, by task type, for the shipped estimates (a multiple-choice
+#: record is one sequence per choice; a retrieval pair embeds both sides; mining counts sentences).
+SEQUENCES_PER_RECORD = {"multiple_choice": 4, "retrieval": 2, "mining": 1, "lareqa": 2}
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,10 @@ class StageCost:
     seconds: float | None = None
     source: str = ""
     unknown_rows: list[str] = field(default_factory=list)
+    #: devices the stage occupies while it runs (``--gpus-per-stage`` for single-task training)
+    devices: int = 1
+    #: a multi-task stage's members, each priced at its own task type's speed
+    parts: list[StageCost] = field(default_factory=list)
 
 
 # -- rows ------------------------------------------------------------------------------------------
@@ -113,7 +119,7 @@ class RowCounter:
         self.ctx = ctx
         self.memo_path = ctx.store.root / ROWS_MEMO
         try:
-            self.memo: dict[str, int] = json.loads(self.memo_path.read_text(encoding="utf-8"))
+            self.memo: dict[str, list[int]] = json.loads(self.memo_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self.memo = {}
         self.changed = False
@@ -122,10 +128,16 @@ class RowCounter:
         """Records the stage reads from ``plan`` (at most ``limit``); None when unknown."""
         if plan is None:
             return 0
-        found = _sliced(self._hub_rows(plan), plan.rows) if plan.kind == "hub" else self._local_rows(plan)
-        if found is None:
+        if plan.kind == "hub":
+            found = _sliced(self._hub_rows(plan), plan.rows)
+            if found is None:
+                return None
+            return min(found, int(limit)) if limit else found
+        counted = self._local_rows(plan)
+        if counted is None:
             return None
-        return min(found, int(limit)) if limit else found
+        records, units = counted  # the limit caps records; a record may be several units (a corpus)
+        return round(units * int(limit) / records) if limit and int(limit) < records else units
 
     def _hub_rows(self, plan: SourcePlan) -> int | None:
         total = 0
@@ -144,19 +156,24 @@ class RowCounter:
                 total += size
         return total
 
-    def _local_rows(self, plan: SourcePlan) -> int | None:
+    def _local_rows(self, plan: SourcePlan) -> tuple[int, int] | None:
+        """(records, cost units) of a local split."""
         try:
             stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in plan.files.values()]
         except OSError:
             return None
-        key = content_hash([plan.task, plan.split, plan.lang, stats, plan.reading, plan.rows], length=24)
+        key = content_hash(["units", plan.task, plan.split, plan.lang, stats, plan.reading, plan.rows], length=24)
         if key not in self.memo:
-            try:  # the records a stage reads: the slice taken, dropped labels left out
-                self.memo[key] = len(self.ctx.resolver.load(self.ctx.task(plan.task), plan.split, plan.lang).records)
+            try:  # the records a stage reads (the slice taken, dropped labels left out), in cost units
+                task = self.ctx.task(plan.task)
+                loaded = self.ctx.resolver.load(task, plan.split, plan.lang).records
+                task_type = self.ctx.catalog.task_type(task.task_type)
+                self.memo[key] = [len(loaded), sum(task_type.cost_units(record) for record in loaded)]
             except Exception:  # a file the preflight reports; the cost is then unknown
                 return None
             self.changed = True
-        return self.memo[key]
+        count, units = self.memo[key]
+        return int(count), int(units)
 
     def save(self) -> None:
         if self.changed:
@@ -197,21 +214,57 @@ def stage_cost(ctx: RunContext, node: StageNode, counter: RowCounter) -> StageCo
         dev = sum(rows(p, config.get("max_eval_examples"), "dev") for p in dev_plans)
         cost.eval_records = round(dev * epochs)
     elif isinstance(work, GroupWork):
-        epochs = float(work.config["epochs"])
         cost.task_type, cost.max_length = "multitask", int(work.settings.max_length)
-        for task in work.tasks:
-            member = work.member_config.get(task.name, work.config)
-            train_plan, dev_plan = work.plans.get(task.name, (None, None))
-            cost.train_records += round(rows(train_plan, member.get("max_train_examples"), task.name) * epochs)
-            cost.eval_records += round(rows(dev_plan, member.get("max_eval_examples"), task.name) * epochs)
-        for plan in work.mlm_plans:
-            cost.train_records += round(rows(plan, work.config.get("max_train_examples"), "mlm") * epochs)
+        cost.parts = group_parts(work, rows)
+        cost.train_records = sum(part.train_records for part in cost.parts)
+        cost.eval_records = sum(part.eval_records for part in cost.parts)
     elif isinstance(work, EvalWork):
         cost.task_type, cost.max_length = work.task.task_type, int(work.settings.max_length)
         limit = work.config.get("max_eval_examples")
         cost.eval_records = rows(work.plan, limit, "eval") + rows(work.tune_plan, limit, "tune")
     cost.unknown_rows = unknown
     return cost
+
+
+def group_parts(work: GroupWork, rows: Any) -> list[StageCost]:
+    """What a multi-task stage trains, per member: the examples its sampling draws from each task
+    in its steps (:func:`harness.multitask.default_steps_per_epoch`: one pass over the capped
+    sizes; each task's share by :func:`harness.multitask.sampling_weights`; MLM text at its
+    ``ratio``) and each task's dev split after every epoch. ``rows(plan, limit, what)`` counts a split."""
+    import math
+
+    from harness.multitask import sampling_weights
+
+    epochs = float(work.config["epochs"])
+    batch = int(work.config["batch_size"])
+    sizes, dev = {}, {}
+    for task in work.tasks:
+        member = work.member_config.get(task.name, work.config)
+        train_plan, dev_plan = work.plans.get(task.name, (None, None))
+        sizes[task.name] = rows(train_plan, member.get("max_train_examples"), task.name)
+        dev[task.name] = rows(dev_plan, member.get("max_eval_examples"), task.name)
+    mlm = work.group.get("mlm")
+    ratio = float(mlm.get("ratio", 1.0)) if mlm else 0.0
+    weights = sampling_weights(sizes, work.policy) if sizes and sum(sizes.values()) else {}
+    cap = work.policy.get("cap")
+    capped = sum(min(n, cap) if cap else n for n in sizes.values())
+    steps = work.group.get("steps_per_epoch") or max(1, math.ceil(capped / batch * (1.0 + ratio)))
+    drawn = steps * batch * epochs
+    parts = []
+    for task in work.tasks:
+        examples = round(drawn * weights.get(task.name, 0.0) / (1.0 + ratio))
+        part = StageCost(work.group["name"], "intermediate", task.name, task.task_type, examples, 0, 0, None)
+        length = work.member_config.get(task.name, work.config).get("max_length", work.settings.max_length)
+        part.eval_records, part.max_length = round(dev[task.name] * epochs), int(length)
+        parts.append(part)
+    if mlm:
+        examples = round(drawn * ratio / (1.0 + ratio))
+        parts.append(
+            StageCost(
+                work.group["name"], "intermediate", "mlm", "mlm", examples, 0, int(work.settings.max_length), None
+            )
+        )
+    return parts
 
 
 # -- speed -----------------------------------------------------------------------------------------
@@ -319,11 +372,63 @@ class CostReport:
                     "eval_records": s.eval_records,
                     "max_length": s.max_length,
                     "starts_from": s.start,
+                    "devices": s.devices,
                     "seconds": round(s.seconds, 1) if s.seconds is not None else None,
                 }
                 for s in self.stages
             ],
         }
+
+
+def priced_stages(
+    ctx: RunContext,
+    nodes: list[StageNode],
+    device: str,
+    measured: dict[str, Speed],
+    parameters: int | None,
+    counter: RowCounter,
+) -> tuple[list[StageCost], list[str], set[str]]:
+    """Each stage's work and predicted seconds: ``(stages, one line per stage without an estimate,
+    the speeds' sources)``. Evaluations of one model for a task type with
+    :attr:`harness.interfaces.TaskType.eval_work_shared` share their work: one worker evaluates
+    them in turn (the executors' default) and computes their common part once, so each is priced
+    at its share of one evaluation (:func:`share_evaluations`)."""
+    stages, unknown, sources = [], [], set()
+    for node in nodes:
+        cost = stage_cost(ctx, node, counter)
+        speed = speed_for(cost, device, measured, parameters)
+        if cost.unknown_rows:
+            unknown.append(f"{node.kind} {node.task} ({node.detail}): rows of {', '.join(cost.unknown_rows)} unknown")
+        elif speed is None:
+            unknown.append(f"{node.kind} {node.task}: no speed for task type {cost.task_type!r} on {device}")
+        else:
+            cost.seconds, cost.source = predict_seconds(cost, speed), speed.source
+            if cost.parts:  # each member at its own task type's speed, one stage overhead
+                priced = [(part, speed_for(part, device, measured, parameters) or speed) for part in cost.parts]
+                overhead = max(one.train_overhead_s for _, one in priced)
+                cost.seconds = overhead + sum(predict_seconds(part, one) - one.train_overhead_s for part, one in priced)
+            if isinstance(node.work, TrainWork) and ctx.data_parallel > 1:  # --gpus-per-stage K
+                cost.devices = ctx.data_parallel
+                cost.seconds /= cost.devices  # ideal data-parallel scaling (an upper bound on the speed-up)
+            sources.add(speed.source.split(" (scaled")[0])
+        stages.append(cost)
+    share_evaluations(ctx, stages)
+    return stages, unknown, sources
+
+
+def share_evaluations(ctx: RunContext, stages: list[StageCost]) -> None:
+    """Price the evaluations of one model and task whose task type shares their work
+    (``eval_work_shared``: LAReQA's candidate pool, embedded once per model) at their share: the
+    group's first stage costs one evaluation, the others ``1 / n`` of it each."""
+    groups: dict[tuple[str | None, str], list[StageCost]] = {}
+    for cost in stages:
+        shared = cost.kind == "eval" and cost.seconds is not None and cost.task_type
+        if shared and ctx.catalog.task_type(cost.task_type).eval_work_shared:
+            groups.setdefault((cost.start, cost.task), []).append(cost)
+    for group in groups.values():
+        for cost in group[1:]:
+            assert cost.seconds is not None
+            cost.seconds /= len(group)
 
 
 def plan_cost(
@@ -337,33 +442,21 @@ def plan_cost(
     """Predict every stage of ``plan`` that is to run, on ``devices`` devices of type ``device``."""
     counter = RowCounter(ctx)
     measured = calibrated_speeds(calibration, device) if calibration else {}
-    stages, unknown, sources = [], [], set()
-    for node in plan.nodes.values():
-        if node.state != RUN or node.work is None:
-            continue
-        cost = stage_cost(ctx, node, counter)
-        speed = speed_for(cost, device, measured, parameters)
-        if cost.unknown_rows:
-            unknown.append(f"{node.kind} {node.task} ({node.detail}): rows of {', '.join(cost.unknown_rows)} unknown")
-        elif speed is None:
-            unknown.append(f"{node.kind} {node.task}: no speed for task type {cost.task_type!r} on {device}")
-        else:
-            cost.seconds, cost.source = predict_seconds(cost, speed), speed.source
-            sources.add(speed.source.split(" (scaled")[0])
-        stages.append(cost)
+    to_run = [node for node in plan.nodes.values() if node.state == RUN and node.work is not None]
+    stages, unknown, sources = priced_stages(ctx, to_run, device, measured, parameters, counter)
     counter.save()
     blocked = sum(1 for node in plan.nodes.values() if node.state == BLOCKED)
     if unknown or not stages:
         known = 0.0 if not stages else None
         return CostReport(device, devices, stages, sorted(sources), known, known, known, [], unknown, blocked)
     durations = {s.node: float(s.seconds or 0.0) for s in stages}
+    widths = {s.node: s.devices for s in stages}
     running = {s.node: s.start for s in stages}
     deps = {node: [start] if start in durations else [] for node, start in running.items()}
-    makespan = list_schedule(durations, deps, devices)
+    makespan = list_schedule(durations, deps, devices, widths)
     length, path = critical_path(durations, deps)
-    return CostReport(
-        device, devices, stages, sorted(sources), sum(durations.values()) / 3600, makespan, length, path, [], blocked
-    )
+    device_hours = sum(durations[node] * widths[node] for node in durations) / 3600
+    return CostReport(device, devices, stages, sorted(sources), device_hours, makespan, length, path, [], blocked)
 
 
 def critical_path(durations: dict[str, float], deps: dict[str, list[str]]) -> tuple[float, list[str]]:
@@ -385,14 +478,20 @@ def critical_path(durations: dict[str, float], deps: dict[str, list[str]]) -> tu
     return finish[last], path[::-1]
 
 
-def list_schedule(durations: dict[str, float], deps: dict[str, list[str]], devices: int) -> float:
-    """The makespan of running the stages on ``devices`` devices: whenever a device is free, it
-    starts the ready stage (all its dependencies done) with the longest remaining path."""
+def list_schedule(
+    durations: dict[str, float], deps: dict[str, list[str]], devices: int, widths: dict[str, int] | None = None
+) -> float:
+    """The makespan of running the stages on ``devices`` devices: whenever devices are free, the
+    ready stages (all their dependencies done) start, longest remaining path first, each taking
+    ``widths[stage]`` devices (default 1; a data-parallel stage takes its processes' GPUs) for its
+    duration; a stage that does not fit yet waits while smaller ready ones may start."""
     children: dict[str, list[str]] = {node: [] for node in durations}
     for node, ups in deps.items():
         for up in ups:
             children[up].append(node)
     tail: dict[str, float] = {}
+    capacity = max(devices, 1)
+    width = {node: min(max((widths or {}).get(node, 1), 1), capacity) for node in durations}
 
     def remaining(node: str) -> float:
         if node not in tail:
@@ -400,19 +499,20 @@ def list_schedule(durations: dict[str, float], deps: dict[str, list[str]], devic
         return tail[node]
 
     waiting = {node: len(ups) for node, ups in deps.items()}
-    ready = [(-remaining(n), n) for n, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
+    ready = sorted((n for n, count in waiting.items() if count == 0), key=lambda n: (-remaining(n), n))
     running: list[tuple[float, str]] = []
-    clock, idle = 0.0, max(devices, 1)
+    clock, idle = 0.0, capacity
     while ready or running:
-        while ready and idle:
-            _, node = heapq.heappop(ready)
-            heapq.heappush(running, (clock + durations[node], node))
-            idle -= 1
+        for node in list(ready):
+            if width[node] <= idle:
+                ready.remove(node)
+                heapq.heappush(running, (clock + durations[node], node))
+                idle -= width[node]
         clock, node = heapq.heappop(running)
-        idle += 1
+        idle += width[node]
         for child in children[node]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                heapq.heappush(ready, (-remaining(child), child))
+                ready.append(child)
+        ready.sort(key=lambda n: (-remaining(n), n))
     return clock

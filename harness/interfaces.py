@@ -114,6 +114,10 @@ class TaskType(ABC):
     #: True when evaluation also reads the ``tune`` split of the same language (BUCC's threshold);
     #: ``predict`` then receives it as ``tune=records``.
     tune_split: bool = False
+    #: True when the evaluations of one model in different languages compute a large common part
+    #: that a worker evaluating them in turn computes once (LAReQA's multilingual candidate pool,
+    #: remembered by :meth:`ModelHandle.embed`); the cost model then prices each at its share.
+    eval_work_shared: bool = False
     #: JSON Schema for the spec's ``task_options`` object (validated with the spec), or None.
     options_schema: dict[str, Any] | None = None
     #: Free-text fields a translation provider may translate for translate-train (strings or
@@ -156,6 +160,15 @@ class TaskType(ABC):
     @abstractmethod
     def references(self, task: TaskSpec, records: Sequence[dict]) -> Any:
         """Gold references for ``records`` in the form this task type's metrics take."""
+
+    def cost_units(self, record: dict) -> int:
+        """How much work one record is for the cost model (:mod:`harness.cost_model`), in the
+        units its speeds are measured in: 1 (one example) by default; a task type whose records
+        are whole corpora counts their sentences (bitext mining).
+
+        :param record: one record of a local split, with the canonical fields.
+        """
+        return 1
 
 
 class ModelAdapter(ABC):

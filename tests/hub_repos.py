@@ -52,10 +52,16 @@ def card_features(dataset: str, config: str, split: str) -> Any:
 
 
 def write_dataset_repo(
-    mirror: Path, dataset: str, tables: dict[str, dict[str, list[dict[str, Any]]]], features: dict[str, Any]
+    mirror: Path,
+    dataset: str,
+    tables: dict[str, dict[str, list[dict[str, Any]]]],
+    features: dict[str, Any],
+    sizes: dict[str, dict[str, int]] | None = None,
 ) -> str:
     """Write ``tables`` (config -> split -> rows) as the hub repository ``dataset`` under ``mirror``
-    with a card in the hub's format; the commit."""
+    with a card in the hub's format; the commit. ``sizes`` (config -> split -> examples): what the
+    card says each split holds, where that is not the rows written (a card copied from the real
+    one over a sample of its rows)."""
     from datasets import Dataset
 
     folder = mirror / "datasets" / dataset
@@ -71,7 +77,8 @@ def write_dataset_repo(
                 str(folder / config / f"{split}-00000-of-00001.parquet")
             )
             data_files.append({"split": split, "path": f"{config}/{split}-*"})
-            split_infos.append({"name": split, "num_bytes": 0, "num_examples": len(rows)})
+            size = (sizes or {}).get(config, {}).get(split, len(rows))
+            split_infos.append({"name": split, "num_bytes": 0, "num_examples": size})
         configs.append({"config_name": config, "data_files": data_files})
         infos.append({"config_name": config, "features": features[config]._to_yaml_list(), "splits": split_infos})
     header = yaml.safe_dump({"configs": configs, "dataset_info": infos}, sort_keys=False, allow_unicode=True)

@@ -39,3 +39,25 @@ def test_stilts_plan_prints_gpu_hours_makespan_and_critical_path(tmp_path: Path)
     cost = json.loads(done.stdout)["cost"]
     assert cost["gpu_hours"] > 0 and cost["makespan_s"] >= cost["critical_path_s"] > 0
     assert not cost["stages_without_estimate"] and "estimate" in cost["speed_sources"][0]
+
+
+def test_a_data_parallel_stage_takes_its_devices_while_it_runs() -> None:
+    durations, deps = {"wide": 10.0, "b": 5.0, "c": 5.0}, {"wide": [], "b": [], "c": []}
+    assert list_schedule(durations, deps, 2) == 10.0
+    assert list_schedule(durations, deps, 2, {"wide": 2}) == 15.0  # b and c wait for both devices
+    assert list_schedule(durations, deps, 3, {"wide": 2}) == 10.0  # one device stays free for b, then c
+    assert list_schedule(durations, deps, 1, {"wide": 4}) == 20.0  # wider than the machine: all of it
+
+
+def test_a_plan_whose_stages_are_all_blocked_says_its_cost_is_unknown(tmp_path: Path) -> None:
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    done = subprocess.run(
+        [STILTS, "plan", "examples/xstilts-mini.json", "--data-dir", str(empty), "--runs-dir", str(tmp_path / "runs"),
+         "--device", "h100"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = next(one for one in done.stdout.splitlines() if one.startswith("cost on"))
+    assert "unknown" in line and "blocked stage(s) not costed" in line, line
+    assert "GPU-hours" not in line  # never "0.0 GPU-hours" for a plan nothing of which can be costed

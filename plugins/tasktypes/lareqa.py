@@ -177,6 +177,7 @@ class LAReQA(TaskType):
 
     fields = ("id", "question", "language", "query", "paragraph", "sentences", "answer_sentence", "context")
     options_schema = OPTIONS_SCHEMA
+    eval_work_shared = True  # every language searches the same pool, embedded once per model
 
     def head(self, task: Any) -> Head:
         return Head("dual_encoder")

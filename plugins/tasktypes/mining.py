@@ -148,6 +148,10 @@ class BitextMining(TaskType):
     def references(self, task: Any, records: Sequence[dict]) -> list[list[str]]:
         return [list(pair) for pair in records[0]["gold"]]
 
+    def cost_units(self, record: dict) -> int:
+        """A corpus costs its sentences: both sides are embedded (the k-NN search is cheap beside it)."""
+        return len(record["source"]) + len(record["target"])
+
 
 @hookimpl
 def stilts_task_types() -> list[Entry]:
