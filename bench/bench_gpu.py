@@ -128,8 +128,8 @@ def build_model(shape: dict[str, Any], tokenizer: Any, seed: int = 0) -> Any:
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
         num_labels=3,
-        **shape,
-    )
+        **{**shape, "type_vocab_size": 2 if "token_type_ids" in tokenizer.model_input_names else 1},
+    )  # BERT's tokenizer (the smoke mode's) marks the second text with token type 1
     torch.manual_seed(seed)
     return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
 
