@@ -231,9 +231,7 @@ def group_parts(work: GroupWork, rows: Any) -> list[StageCost]:
     in its steps (:func:`harness.multitask.default_steps_per_epoch`: one pass over the capped
     sizes; each task's share by :func:`harness.multitask.sampling_weights`; MLM text at its
     ``ratio``) and each task's dev split after every epoch. ``rows(plan, limit, what)`` counts a split."""
-    import math
-
-    from harness.multitask import sampling_weights
+    from harness.multitask import epoch_steps, sampling_weights
 
     epochs = float(work.config["epochs"])
     batch = int(work.config["batch_size"])
@@ -246,9 +244,7 @@ def group_parts(work: GroupWork, rows: Any) -> list[StageCost]:
     mlm = work.group.get("mlm")
     ratio = float(mlm.get("ratio", 1.0)) if mlm else 0.0
     weights = sampling_weights(sizes, work.policy) if sizes and sum(sizes.values()) else {}
-    cap = work.policy.get("cap")
-    capped = sum(min(n, cap) if cap else n for n in sizes.values())
-    steps = work.group.get("steps_per_epoch") or max(1, math.ceil(capped / batch * (1.0 + ratio)))
+    steps = work.group.get("steps_per_epoch") or epoch_steps(list(sizes.values()), work.policy, batch, 1 / (1 + ratio))
     drawn = steps * batch * epochs
     parts = []
     for task in work.tasks:
@@ -402,11 +398,13 @@ def priced_stages(
         elif speed is None:
             unknown.append(f"{node.kind} {node.task}: no speed for task type {cost.task_type!r} on {device}")
         else:
-            cost.seconds, cost.source = predict_seconds(cost, speed), speed.source
+            cost.source = speed.source
             if cost.parts:  # each member at its own task type's speed, one stage overhead
                 priced = [(part, speed_for(part, device, measured, parameters) or speed) for part in cost.parts]
                 overhead = max(one.train_overhead_s for _, one in priced)
                 cost.seconds = overhead + sum(predict_seconds(part, one) - one.train_overhead_s for part, one in priced)
+            else:
+                cost.seconds = predict_seconds(cost, speed)
             if isinstance(node.work, TrainWork) and ctx.data_parallel > 1:  # --gpus-per-stage K
                 cost.devices = ctx.data_parallel
                 cost.seconds /= cost.devices  # ideal data-parallel scaling (an upper bound on the speed-up)

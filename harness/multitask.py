@@ -171,11 +171,20 @@ class MultiTaskModel(_module_base()):  # type: ignore[misc]
 def default_steps_per_epoch(members: Sequence[Member], policy: dict[str, Any], batch_size: int) -> int:
     """Enough steps for one pass over the tasks' (capped) examples, plus the MLM batches drawn
     alongside them (MLM text size does not stretch an epoch)."""
-    cap = policy.get("cap")
     tasks = [m for m in members if m.selects]
-    task_batches = sum(min(len(m.features), cap) if cap else len(m.features) for m in tasks) / batch_size
-    task_share = sum(m.weight for m in tasks) or 1.0
-    return max(1, math.ceil(task_batches / task_share))
+    return epoch_steps([len(m.features) for m in tasks], policy, batch_size, sum(m.weight for m in tasks))
+
+
+def epoch_steps(task_sizes: Sequence[int], policy: dict[str, Any], batch_size: int, task_share: float) -> int:
+    """Steps of one epoch: the tasks' examples (each capped at the policy's ``cap``) in batches of
+    ``batch_size``, stretched by ``1 / task_share`` for the batches other members (MLM) draw.
+
+    :param task_sizes: examples of each task that selects the model.
+    :param task_share: the tasks' total sampling weight (1 without MLM; 0 counts as 1).
+    """
+    cap = policy.get("cap")
+    task_batches = sum(min(n, cap) if cap else n for n in task_sizes) / batch_size
+    return max(1, math.ceil(task_batches / (task_share or 1.0)))
 
 
 def train_multitask(
